@@ -1,0 +1,3 @@
+"""Public alert publishing platform."""
+
+__version__ = "0.1.0"
