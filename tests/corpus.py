@@ -36,3 +36,16 @@ def corpus_dir(name: str) -> Path:
 
 def corpus_files(name: str) -> list[Path]:
     return sorted(path for path in corpus_dir(name).iterdir() if path.is_file())
+
+
+def corpus_params(name: str) -> list[object]:
+    """Files of a corpus folder as pytest parameters, ids by file name.
+
+    Where the corpus is absent this is one parameter marked skip (or fail in
+    CI), so that parametrised tests say why they did not run.
+    """
+    if CORPUS is None:
+        needs_corpus = pytest.mark.usefixtures("_require_corpus")
+        return [pytest.param(None, id="no-corpus", marks=needs_corpus)]
+    folder = CORPUS / name
+    return [pytest.param(path, id=path.name) for path in sorted(folder.iterdir()) if path.is_file()]

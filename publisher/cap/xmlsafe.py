@@ -102,5 +102,7 @@ def parse_untrusted_xml(data: bytes, limits: XmlLimits = XmlLimits()) -> etree._
     if _depth_exceeds(root, limits.max_depth):
         raise HostileXmlError(f"document nests deeper than {limits.max_depth} levels")
     if root.find(f".//{{{XINCLUDE_NAMESPACE}}}include") is not None:
-        raise HostileXmlError("XInclude elements are refused: external references are never followed")
+        raise HostileXmlError(
+            "XInclude elements are refused: external references are never followed"
+        )
     return root

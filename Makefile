@@ -1,0 +1,37 @@
+# Every target works from a fresh clone with only python3 and the package
+# registries: the virtualenv is created and the project installed on demand.
+
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+BENCH_PEERS := $(VENV)/.bench-peers
+
+.PHONY: demo test lint bench
+
+demo: $(INSTALLED)
+	$(BIN)/publisher demo
+
+test: lint
+	$(BIN)/pytest -q -n auto
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check publisher district_nodes tests bench
+	$(BIN)/mypy publisher/cap
+
+bench: $(BENCH_PEERS)
+	$(BIN)/python -m bench.cap_bench
+
+$(BIN)/python:
+	python3 -m venv $(VENV)
+
+# Reinstalled only when pyproject.toml is newer than the last install.
+$(INSTALLED): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e '.[dev]'
+	touch $@
+
+# capparselib pins an lxml that does not build on Python 3.11, hence --no-deps:
+# it runs on the lxml the project already installs.
+$(BENCH_PEERS): $(INSTALLED)
+	$(BIN)/pip install --no-deps 'capparselib==0.6.6'
+	$(BIN)/pip install 'cap-tools>=3.1'
+	touch $@

@@ -1,0 +1,38 @@
+"""The ``publisher`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from publisher.cli_cap import add_cap_commands
+from publisher.cli_demo import add_demo_command
+from publisher.cli_errors import EXIT_USAGE, UsageError
+
+__all__ = ["main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="publisher",
+        description="Public alert publishing platform: CAP 1.2 alerts to every channel.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    add_cap_commands(commands)
+    add_demo_command(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    try:
+        code: int = arguments.handler(arguments)
+    except UsageError as error:
+        print(f"publisher: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
