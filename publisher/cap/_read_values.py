@@ -188,11 +188,11 @@ def read_polygon(text: str, path: str, problems: list[Problem]) -> Polygon | Non
     """Points as written: closing, counting and ranges are the rules' business."""
     if _POINTS_SHAPE.fullmatch(text) is not None:
         try:
-            numbers = list(map(float, text.replace(",", " ").split()))
+            numbers = tuple(map(float, text.replace(",", " ").split()))
         except ValueError:
             pass
         else:
-            return Polygon(tuple(map(Point, numbers[0::2], numbers[1::2])))
+            return Polygon.from_coordinates(numbers)
     for number, token in enumerate(text.split(), start=1):
         if _point(token) is None:
             problems.append(Problem(path, f'point {number} {token!r} is not "lat,lon"',

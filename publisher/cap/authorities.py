@@ -17,6 +17,8 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from publisher.cap.certificates import load_pem_certificates
+
 __all__ = ["Authority", "AuthorityRegistry", "RegistryError", "load_authorities"]
 
 
@@ -69,7 +71,7 @@ def _certificates(entry: Mapping[str, Any], base: Path, where: str) -> tuple[x50
     for name in files:
         path = base / name
         try:
-            loaded.extend(x509.load_pem_x509_certificates(path.read_bytes()))
+            loaded.extend(load_pem_certificates(path.read_bytes()))
         except (OSError, ValueError) as error:
             raise RegistryError(f"{where}.certificates: {path}: {error}") from None
     return tuple(loaded)

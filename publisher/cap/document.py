@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from lxml import etree
 
-from publisher.cap.authorities import AuthorityRegistry
+from publisher.cap.authorities import Authority, AuthorityRegistry
 from publisher.cap.containers import ContainerKind, inspect_container
 from publisher.cap.model import Alert
 from publisher.cap.problems import (
@@ -23,8 +23,8 @@ from publisher.cap.problems import (
 )
 from publisher.cap.profiles import Profile, get_profile
 from publisher.cap.reader import read_alert_element
-from publisher.cap.signing import SignatureOutcome, check_signature
-from publisher.cap.versions import CapVersion, version_of_namespace
+from publisher.cap.signing import Verification, check_signature
+from publisher.cap.versions import XMLDSIG_NAMESPACE, CapVersion, version_of_namespace
 from publisher.cap.xmlsafe import XmlLimits, parse_untrusted_xml
 
 __all__ = ["DOCUMENT_PATH", "CheckedAlert", "DocumentReport", "check_document"]
@@ -82,27 +82,82 @@ def _prefixed(problems: tuple[Problem, ...] | list[Problem], prefix: str) -> lis
     ]
 
 
-def _signature_problems(element: etree._Element, alert: Alert | None, signed: bool,
-                        authorities: AuthorityRegistry) -> list[Problem]:
-    authority = authorities.for_sender(alert.sender) if alert is not None else None
-    if not signed:
-        if authority is not None and authority.requires_signature:
-            return [Problem(
-                SIGNATURE_PATH,
-                f"no signature, but sender {authority.sender} ({authority.name}) is registered "
-                "as signing every message",
-            )]
-        return []
-    verification = check_signature(element)
-    if verification.outcome is not SignatureOutcome.VALID:
-        return [Problem(SIGNATURE_PATH, verification.reason)]
-    certificate = verification.certificate
-    if authority is not None and authority.certificates and certificate is not None \
-            and not authority.holds(certificate):
+_WITHOUT_INDENTATION = etree.XMLParser(
+    remove_blank_text=True, resolve_entities=False, no_network=True, load_dtd=False
+)
+
+
+def _without_indentation(element: etree._Element) -> etree._Element:
+    # Serialising a tree that was parsed safely cannot bring back a DOCTYPE,
+    # so this second parse sees only what the first one accepted.
+    return etree.fromstring(etree.tostring(element), _WITHOUT_INDENTATION)
+
+
+def _is_elided(element: etree._Element) -> bool:
+    signature = element.find(f"{{{XMLDSIG_NAMESPACE}}}Signature")
+    return signature is not None and len(signature) == 0
+
+
+def _unsigned_problems(authority: Authority | None) -> list[Problem]:
+    if authority is not None and authority.requires_signature:
         return [Problem(
             SIGNATURE_PATH,
-            f"untrusted certificate: {certificate.subject.rfc4514_string()} is not registered "
-            f"for sender {authority.sender} ({authority.name})",
+            f"no signature, but sender {authority.sender} ({authority.name}) is registered "
+            "as signing every message",
+        )]
+    return []
+
+
+def _mismatch_problems(element: etree._Element, verification: Verification,
+                       authority: Authority | None) -> list[Problem]:
+    """A well-formed signature that does not hold: tell tampering from re-formatting."""
+    if check_signature(_without_indentation(element)).valid:
+        return [Problem(
+            SIGNATURE_PATH,
+            "the signature holds only once the indentation added after signing is removed "
+            "(white space between elements changes no CAP value)",
+            ProblemLevel.WARNING,
+        )]
+    if authority is not None:
+        return [Problem(SIGNATURE_PATH, f"{verification.reason} (sender {authority.sender} is a "
+                        "registered signing authority)")]
+    return [Problem(
+        SIGNATURE_PATH,
+        f"{verification.reason}; the sender is not a registered signing authority, "
+        "so the message is treated as unsigned",
+        ProblemLevel.WARNING,
+    )]
+
+
+def _signature_problems(element: etree._Element, alert: Alert | None, signed: bool,
+                        authorities: AuthorityRegistry) -> list[Problem]:
+    """Signature findings for validation.
+
+    A broken signature element is an error wherever it appears. A signature
+    that is well formed but does not hold is an error for a registered
+    signing authority, and a warning otherwise: authenticity is decided by
+    ``verify`` against trusted certificates, not by a message's own claim.
+    """
+    authority = authorities.for_sender(alert.sender) if alert is not None else None
+    if not signed:
+        return _unsigned_problems(authority)
+    if _is_elided(element):
+        return [Problem(SIGNATURE_PATH, "the Signature element is empty (elided); "
+                        "the message is treated as unsigned", ProblemLevel.WARNING),
+                *_unsigned_problems(authority)]
+    verification = check_signature(element)
+    if not verification.valid:
+        if verification.well_formed:
+            return _mismatch_problems(element, verification, authority)
+        return [Problem(SIGNATURE_PATH, verification.reason)]
+    certificate = verification.certificate
+    if authority is not None and authority.certificates and (
+            certificate is None or not authority.holds(certificate)):
+        signer = certificate.subject.rfc4514_string() if certificate else "a bare key"
+        return [Problem(
+            SIGNATURE_PATH,
+            f"untrusted certificate: {signer} is not registered for sender "
+            f"{authority.sender} ({authority.name})",
         )]
     return []
 

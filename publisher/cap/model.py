@@ -8,8 +8,11 @@ equal when every element is equal. Times are timezone-aware datetimes.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
+from typing import NamedTuple
 
 __all__ = [
     "Alert",
@@ -113,19 +116,48 @@ class NamedValue:
     value: str
 
 
-@dataclass(frozen=True, slots=True)
-class Point:
+class Point(NamedTuple):
     """A WGS 84 coordinate. CAP writes it "lat,lon"."""
 
     lat: float
     lon: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Polygon:
-    """A ring of points as CAP lists them: the first and last point are equal."""
+    """A ring of points as CAP lists them: the first and last point are equal.
 
-    points: tuple[Point, ...]
+    The ring is held as flat coordinates, lat, lon, lat, lon, ...: real rings
+    reach tens of thousands of points, and intake reads and checks them
+    without building an object per point.
+    """
+
+    coordinates: tuple[float, ...]
+
+    def __init__(self, points: Iterable[Point]) -> None:
+        object.__setattr__(self, "coordinates",
+                           tuple(chain.from_iterable((point.lat, point.lon) for point in points)))
+
+    @classmethod
+    def from_coordinates(cls, coordinates: Sequence[float]) -> Polygon:
+        """The ring of flat coordinates lat, lon, lat, lon, ..."""
+        if len(coordinates) % 2:
+            raise ValueError(f"{len(coordinates)} coordinates do not make lat,lon points")
+        polygon = cls.__new__(cls)
+        object.__setattr__(polygon, "coordinates", tuple(coordinates))
+        return polygon
+
+    @property
+    def points(self) -> tuple[Point, ...]:
+        return tuple(map(Point, self.latitudes, self.longitudes))
+
+    @property
+    def latitudes(self) -> tuple[float, ...]:
+        return self.coordinates[0::2]
+
+    @property
+    def longitudes(self) -> tuple[float, ...]:
+        return self.coordinates[1::2]
 
 
 @dataclass(frozen=True, slots=True)

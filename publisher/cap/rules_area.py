@@ -10,7 +10,7 @@ import math
 from collections.abc import Iterator, Sequence
 
 from publisher.cap.clauses import AREA_CLAUSE, WGS84_CLAUSE
-from publisher.cap.model import Area, Circle, Point, Polygon
+from publisher.cap.model import Area, Circle, Polygon
 from publisher.cap.problems import Problem, ProblemLevel
 from publisher.cap.rules_common import blank_problems, indexed_problems, value_name_problems
 
@@ -30,63 +30,77 @@ def check_area(area: Area, path: str) -> list[Problem]:
 
 
 def _polygon_problems(polygon: Polygon, path: str) -> Iterator[Problem]:
-    points = polygon.points
-    if len(points) < MINIMUM_POLYGON_POINTS:
+    coordinates = polygon.coordinates
+    count = len(coordinates) // 2
+    if count < MINIMUM_POLYGON_POINTS:
         yield Problem(
             path,
-            f"has {len(points)} points; a polygon needs at least {MINIMUM_POLYGON_POINTS}",
+            f"has {count} points; a polygon needs at least {MINIMUM_POLYGON_POINTS}",
             clause=AREA_CLAUSE,
         )
-    if points and points[0] != points[-1]:
+    if coordinates and coordinates[:2] != coordinates[-2:]:
         yield Problem(
             path,
-            f"ring is not closed: first point {_show(points[0])} differs from "
-            f"last point {_show(points[-1])}",
+            f"ring is not closed: first point {_show(coordinates[:2])} differs from "
+            f"last point {_show(coordinates[-2:])}",
             clause=AREA_CLAUSE,
         )
-    yield from _coordinate_problems(points, path, "point")
+    yield from _coordinate_problems(polygon.latitudes, polygon.longitudes, path, "point")
 
 
 def _circle_problems(circle: Circle, path: str) -> Iterator[Problem]:
-    yield from _coordinate_problems((circle.center,), path, "centre")
+    center = circle.center
+    yield from _coordinate_problems((center.lat,), (center.lon,), path, "centre")
     if not (circle.radius_km >= 0 and math.isfinite(circle.radius_km)):
         yield Problem(
             path, f"radius {circle.radius_km} km is not a non-negative number", clause=AREA_CLAUSE
         )
 
 
-def _coordinate_problems(points: Sequence[Point], path: str, noun: str) -> Iterator[Problem]:
+def _within(values: Sequence[float], bound: float) -> bool:
+    """Every value is in [-bound, bound]; min and max settle it without a loop in
+    Python, and the sum is NaN when a NaN that min and max can miss is present."""
+    return not values or (-bound <= min(values) and max(values) <= bound
+                          and not math.isnan(sum(values)))
+
+
+def _coordinate_problems(latitudes: Sequence[float], longitudes: Sequence[float], path: str,
+                         noun: str) -> Iterator[Problem]:
     """One finding per axis, naming the first point out of range and how many follow."""
-    latitudes = [index for index, point in enumerate(points) if not -90 <= point.lat <= 90]
-    longitudes = [index for index, point in enumerate(points) if not -180 <= point.lon <= 180]
-    if latitudes:
-        first = latitudes[0]
-        swapped = all(-180 <= point.lat <= 180 and -90 <= point.lon <= 90 for point in points)
+    if _within(latitudes, 90) and _within(longitudes, 180):
+        return
+    outside_latitudes = [index for index, lat in enumerate(latitudes) if not -90 <= lat <= 90]
+    outside_longitudes = [index for index, lon in enumerate(longitudes) if not -180 <= lon <= 180]
+    if outside_latitudes:
+        first = outside_latitudes[0]
+        swapped = all(-180 <= lat <= 180 for lat in latitudes) \
+            and all(-90 <= lon <= 90 for lon in longitudes)
         yield Problem(
             path,
-            f"{_label(noun, first, points)}latitude {points[first].lat} is outside [-90, 90]"
-            f"{_more(latitudes)}{'; latitude and longitude look swapped' if swapped else ''}",
+            f"{_label(noun, first, latitudes)}latitude {latitudes[first]} is outside [-90, 90]"
+            f"{_more(outside_latitudes)}"
+            f"{'; latitude and longitude look swapped' if swapped else ''}",
             # A ring whose every point fits only when read lon,lat is a known
             # publisher quirk; intake goes on, the finding stays visible.
             ProblemLevel.WARNING if swapped else ProblemLevel.ERROR,
             WGS84_CLAUSE,
         )
-    if longitudes:
-        first = longitudes[0]
+    if outside_longitudes:
+        first = outside_longitudes[0]
         # Rings across the antimeridian are often written with longitudes just
         # beyond -180 or 180; they still name one place unambiguously.
-        wraps = all(-360 < points[index].lon < 360 for index in longitudes)
+        wraps = all(-360 < longitudes[index] < 360 for index in outside_longitudes)
         yield Problem(
             path,
-            f"{_label(noun, first, points)}longitude {points[first].lon} is outside [-180, 180]"
-            f"{_more(longitudes)}{'; read as crossing the antimeridian' if wraps else ''}",
+            f"{_label(noun, first, latitudes)}longitude {longitudes[first]} is outside [-180, 180]"
+            f"{_more(outside_longitudes)}{'; read as crossing the antimeridian' if wraps else ''}",
             ProblemLevel.WARNING if wraps else ProblemLevel.ERROR,
             WGS84_CLAUSE,
         )
 
 
-def _label(noun: str, index: int, points: Sequence[Point]) -> str:
-    return f"{noun} {index} " if len(points) > 1 else f"{noun} "
+def _label(noun: str, index: int, values: Sequence[float]) -> str:
+    return f"{noun} {index} " if len(values) > 1 else f"{noun} "
 
 
 def _more(indices: list[int]) -> str:
@@ -106,5 +120,5 @@ def _altitude_problems(area: Area, path: str) -> Iterator[Problem]:
         )
 
 
-def _show(point: Point) -> str:
-    return f"{point.lat},{point.lon}"
+def _show(point: Sequence[float]) -> str:
+    return f"{point[0]},{point[1]}"

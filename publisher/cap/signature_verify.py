@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
 
+from publisher.cap.certificates import load_der_certificate, load_pem_certificates
 from publisher.cap.signature_algorithms import (
     CANONICALIZATIONS,
     DEFAULT_CANONICALIZATION,
@@ -70,6 +71,10 @@ class Verification:
     reason: str
     certificate: x509.Certificate | None = None
     algorithm: str | None = None
+    # True when every part of the signature could be read and only the
+    # cryptographic comparison decided: a document changed after signing
+    # rather than a broken or forged signature element.
+    well_formed: bool = False
 
     @property
     def valid(self) -> bool:
@@ -77,10 +82,12 @@ class Verification:
 
 
 class _Failure(Exception):
-    def __init__(self, outcome: SignatureOutcome, reason: str) -> None:
+    def __init__(self, outcome: SignatureOutcome, reason: str, *,
+                 well_formed: bool = False) -> None:
         super().__init__(reason)
         self.outcome = outcome
         self.reason = reason
+        self.well_formed = well_formed
 
 
 def _malformed(reason: str) -> _Failure:
@@ -223,7 +230,7 @@ def _signing_key(signature: etree._Element) -> tuple[PublicKey, x509.Certificate
     certificate_text = key_info.find(f"{_DS}X509Data/{_DS}X509Certificate")
     if certificate_text is not None:
         try:
-            certificate = x509.load_der_x509_certificate(decode_base64(certificate_text.text))
+            certificate = load_der_certificate(decode_base64(certificate_text.text))
             key = certificate.public_key()
         except (NotCanonicalBase64Error, ValueError) as error:
             raise _Failure(
@@ -298,6 +305,7 @@ def _check_one(signature: etree._Element) -> Verification:
                 SignatureOutcome.DIGEST_MISMATCH,
                 "the digest of the signed content differs from the DigestValue: "
                 "the alert was changed after it was signed",
+                well_formed=True,
             )
         try:
             holds = signature_value_holds(key, method, signature_value, signed)
@@ -309,15 +317,17 @@ def _check_one(signature: etree._Element) -> Verification:
             raise _Failure(
                 SignatureOutcome.BAD_SIGNATURE,
                 f"the {algorithm} signature value does not verify with the signer's key",
+                well_formed=True,
             )
     except _Failure as failure:
-        return Verification(failure.outcome, failure.reason, certificate, algorithm)
+        return Verification(failure.outcome, failure.reason, certificate, algorithm,
+                            failure.well_formed)
     except etree.C14NError as error:
         reason = f"cannot canonicalise: {error}"
         return Verification(SignatureOutcome.MALFORMED, reason, None, algorithm)
     signer = "a bare RSA key value, no certificate" if certificate is None else "its certificate"
     reason = f"digest and {algorithm} signature hold, checked with {signer}"
-    return Verification(SignatureOutcome.VALID, reason, certificate, algorithm)
+    return Verification(SignatureOutcome.VALID, reason, certificate, algorithm, well_formed=True)
 
 
 def _check_each(root: etree._Element) -> list[Verification]:
@@ -414,7 +424,7 @@ def load_certificates(paths: Iterable[Path]) -> list[x509.Certificate]:
     certificates: list[x509.Certificate] = []
     for path in paths:
         try:
-            certificates.extend(x509.load_pem_x509_certificates(path.read_bytes()))
+            certificates.extend(load_pem_certificates(path.read_bytes()))
         except ValueError as error:
             raise ValueError(f"{path}: no readable PEM certificate ({error})") from None
     return certificates

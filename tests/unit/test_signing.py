@@ -44,17 +44,6 @@ CAP = "{urn:oasis:names:tc:emergency:cap:1.2}"
 
 
 @pytest.fixture(scope="module")
-def identity(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return generate_demo_identity(tmp_path_factory.mktemp("identity"))
-
-
-@pytest.fixture(scope="module")
-def signed(identity: tuple[Path, Path]) -> bytes:
-    key_path, certificate_path = identity
-    return sign_alert_xml(ALERT, key_path.read_bytes(), certificate_path.read_bytes())
-
-
-@pytest.fixture(scope="module")
 def trusted(identity: tuple[Path, Path]) -> list[x509.Certificate]:
     return load_certificates([identity[1]])
 
