@@ -9,6 +9,8 @@ never stop intake. Strict mode raises on any problem at all.
 
 from __future__ import annotations
 
+import mimetypes
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -60,11 +62,16 @@ from publisher.cap.xmlsafe import XmlLimits, parse_untrusted_xml
 __all__ = ["ReadResult", "read_alert", "read_alert_element"]
 
 E = TypeVar("E", bound=Enum)
+S = TypeVar("S", Polygon, Circle)
 
 _SIGNATURE_TAG = f"{{{XMLDSIG_NAMESPACE}}}Signature"
 _DEFAULT_LANGUAGE = "en-US"
 _VERY_LIKELY = "Very Likely"
 _DEFAULT_LIMITS = XmlLimits()
+# The built-in table only, not the host's mime.types: the same document must
+# read the same on every machine.
+_MIME_TYPES = mimetypes.MimeTypes()
+_UNKNOWN_MIME_TYPE = "application/octet-stream"
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,19 +179,23 @@ class _AlertReader:
         if self.legacy:
             return tuple(self._legacy_named_value(path, text)
                          for path, text in self._texts(grouped, name, prefix))
+        elements = grouped.get(name)
+        if elements is None:
+            return ()
         found = []
         value_name_tag, value_tag = self.named_value_tags
-        for index, element in enumerate(grouped.get(name, ())):
+        for index, element in enumerate(elements):
             # Nearly every pair is exactly <valueName/><value/>: take it without
             # grouping; anything else gets the full check and its problems.
             if len(element) == 2:
                 first, second = element
                 if first.tag == value_name_tag and second.tag == value_tag \
                         and not len(first) and not len(second) \
-                        and not first.attrib and not second.attrib \
+                        and not first.keys() and not second.keys() \
                         and _blank(element.text) and _blank(first.tail) and _blank(second.tail):
-                    found.append(NamedValue((first.text or "").strip(),
-                                            (second.text or "").strip()))
+                    value_name, value = first.text, second.text
+                    found.append(NamedValue("" if value_name is None else value_name.strip(),
+                                            "" if value is None else value.strip()))
                     continue
             path = join_path(prefix, f"{name}[{index}]")
             pair = group_children(element, self.models.named_value, path, self.problems)
@@ -308,10 +319,13 @@ class _AlertReader:
     def _resource(self, element: etree._Element, path: str) -> Resource:
         grouped = group_children(element, self.models.resource, path, self.problems)
         mime_type = self._text(grouped, "mimeType", path)
+        uri = self._text(grouped, "uri", path)
         if mime_type is None and self.version is not CapVersion.V1_2:
+            mime_type = _assumed_mime_type(uri)
             self.problems.append(Problem(
                 join_path(path, "mimeType"),
-                f"missing: optional in CAP {self.version}, required since CAP 1.2",
+                f"missing: optional in CAP {self.version}, required since CAP 1.2; "
+                f"assumed {mime_type} for CAP 1.2",
                 ProblemLevel.WARNING, f"1.2 {RESOURCE_CLAUSE}",
             ))
         size = self._text(grouped, "size", path)
@@ -320,31 +334,38 @@ class _AlertReader:
             mime_type=mime_type or "",
             size=None if size is None else read_integer(size, join_path(path, "size"),
                                                         self.problems),
-            uri=self._text(grouped, "uri", path),
+            uri=uri,
             deref_uri=self._text(grouped, "derefUri", path),
             digest=self._text(grouped, "digest", path),
         )
 
     def _area(self, element: etree._Element, path: str) -> Area:
         grouped = group_children(element, self.models.area, path, self.problems)
-        polygons: list[Polygon] = []
-        for polygon_path, text in self._texts(grouped, "polygon", path):
-            polygon = read_polygon(text, polygon_path, self.problems)
-            if polygon is not None:
-                polygons.append(polygon)
-        circles: list[Circle] = []
-        for circle_path, text in self._texts(grouped, "circle", path):
-            circle = read_circle(text, circle_path, self.problems)
-            if circle is not None:
-                circles.append(circle)
         return Area(
             area_desc=self._text(grouped, "areaDesc", path) or "",
-            polygons=tuple(polygons),
-            circles=tuple(circles),
+            polygons=self._shapes(grouped, "polygon", path, read_polygon),
+            circles=self._shapes(grouped, "circle", path, read_circle),
             geocodes=self._named_values(grouped, "geocode", path),
             altitude=self._number(grouped, "altitude", path),
             ceiling=self._number(grouped, "ceiling", path),
         )
+
+    def _shapes(self, grouped: Grouped, name: str, prefix: str,
+                read_shape: Callable[[str, str, list[Problem]], S | None]) -> tuple[S, ...]:
+        if name not in grouped:
+            return ()
+        shapes = (read_shape(text, path, self.problems)
+                  for path, text in self._texts(grouped, name, prefix))
+        return tuple(shape for shape in shapes if shape is not None)
+
+
+def _assumed_mime_type(uri: str | None) -> str:
+    """The type that a CAP 1.0 or 1.1 resource without <mimeType> most likely has."""
+    if not uri:
+        return _UNKNOWN_MIME_TYPE
+    # The extension is that of the path: a query or fragment would hide it.
+    guessed, _ = _MIME_TYPES.guess_type(uri.partition("#")[0].partition("?")[0])
+    return guessed or _UNKNOWN_MIME_TYPE
 
 
 def _not_cap_reason(root: etree._Element) -> str:

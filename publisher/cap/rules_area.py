@@ -73,8 +73,7 @@ def _coordinate_problems(latitudes: Sequence[float], longitudes: Sequence[float]
     outside_longitudes = [index for index, lon in enumerate(longitudes) if not -180 <= lon <= 180]
     if outside_latitudes:
         first = outside_latitudes[0]
-        swapped = all(-180 <= lat <= 180 for lat in latitudes) \
-            and all(-90 <= lon <= 90 for lon in longitudes)
+        swapped = _within(latitudes, 180) and _within(longitudes, 90)
         yield Problem(
             path,
             f"{_label(noun, first, latitudes)}latitude {latitudes[first]} is outside [-90, 90]"

@@ -24,6 +24,9 @@ SPEC_REJECTED = {
     "twab_tra.gov.tw_railAccident_201908220619.xml": r"references: .*empty",
     "cpl_CanadaNaad.xml": r"references: .*empty",
     "gcca_alert_5.xml": r"references: .*empty",
+    # 3.2.4: a polygon is a whitespace-delimited list of "lat,lon" pairs. GDACS wrote the
+    # rings of a multipolygon into one string with WKT parentheses ("8.72977),-68.13409").
+    "kde_gdacs-cap_1023542.xml": r'polygon\[0\]: point 144 .* is not "lat,lon"',
     # XML-DSig: the signature of a registered signing authority (config/authorities.toml)
     # must hold; these two do not under any reading, signxml agrees.
     "wmocv_bz_valid.xml": r"Signature: the digest .* differs .*registered signing authority",

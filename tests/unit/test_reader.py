@@ -333,11 +333,31 @@ def test_cap_1_1_lacks_the_response_types_of_1_2() -> None:
     assert result.alert is not None and result.alert.infos[0].response_types == ()
 
 
-def test_cap_1_1_resource_without_mime_type_warns() -> None:
-    result = read(("<mimeType>image/png</mimeType>", ""), namespace=CAP11)
+@pytest.mark.parametrize(("namespace", "uri", "assumed"), [
+    (CAP11, "", "application/octet-stream"),
+    (CAP11, "<uri>http://example.org/getAdvisoryImage</uri>", "application/octet-stream"),
+    (CAP11, "<uri>http://example.org/maps/rain.png?size=large#top</uri>", "image/png"),
+    (CAP10, "<uri>http://example.org/bulletin.pdf</uri>", "application/pdf"),
+])
+def test_cap_1_0_and_1_1_resource_without_mime_type_gets_one_from_its_uri(
+    namespace: str, uri: str, assumed: str
+) -> None:
+    result = read(("<mimeType>image/png</mimeType>", ""), ("<size>1024</size>", uri),
+                  namespace=namespace)
     problem = only(result)
     assert problem.path == "info[0]/resource[0]/mimeType"
     assert problem.level is ProblemLevel.WARNING
+    assert "optional in CAP 1." in problem.reason
+    assert f"assumed {assumed} for CAP 1.2" in problem.reason
+    assert result.alert is not None and result.alert.infos[0].resources[0].mime_type == assumed
+
+
+def test_cap_1_2_resource_without_mime_type_is_an_error_and_assumes_nothing() -> None:
+    result = read(("<mimeType>image/png</mimeType>", ""))
+    problem = only(result)
+    assert (problem.path, problem.reason) == ("info[0]/resource[0]/mimeType",
+                                              "required element is missing")
+    assert problem.level is ProblemLevel.ERROR
     assert result.alert is not None and result.alert.infos[0].resources[0].mime_type == ""
 
 

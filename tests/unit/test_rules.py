@@ -12,7 +12,7 @@ from publisher.cap import model as cap
 from publisher.cap.model import Alert, Area, Circle, Info, NamedValue, Point, Polygon, Resource
 from publisher.cap.problems import Problem, ProblemLevel, errors_of
 from publisher.cap.rules import check_spec_rules
-from tests.corpus import corpus_params
+from tests.corpus import corpus_dir, corpus_params
 
 BEIJING = timezone(timedelta(hours=8))
 SENT = datetime(2026, 11, 28, 13, 5, tzinfo=BEIJING)
@@ -419,9 +419,6 @@ BROKEN_REAL_ALERTS = {
     "twab_tra.gov.tw_railAccident_201908220619.xml": ("references", EMPTY_REFERENCES),
     "cpl_CanadaNaad.xml": ("references", EMPTY_REFERENCES),
     "gcca_alert_5.xml": ("references", EMPTY_REFERENCES),
-    # CAP 1.0 and 1.1 made mimeType optional; these are checked by the 1.2 rule.
-    "oasisspec_v1dot0_appendix_adot1.xml": ("info[0]/resource[0]/mimeType", "is empty"),
-    "oasisspec_v1dot1_appendix_adot1.xml": ("info[0]/resource[0]/mimeType", "is empty"),
 }
 
 
@@ -442,6 +439,21 @@ def test_real_alerts_break_no_rule_unless_known(path: Path) -> None:
     quirk = QUIRKY_REAL_ALERTS.get(path.name)
     if quirk is not None:
         assert matching(check_spec_rules(alert), *quirk), path.name
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("name", ["oasisspec_v1dot0_appendix_adot1.xml",
+                                  "oasisspec_v1dot1_appendix_adot1.xml"])
+def test_spec_examples_without_mime_type_are_read_with_an_assumed_one(name: str) -> None:
+    from publisher.cap.reader import read_alert
+
+    result = read_alert((corpus_dir("real") / name).read_bytes())
+    assert result.alert is not None
+    assert result.alert.infos[0].resources[0].mime_type == "application/octet-stream"
+    assert matching(list(result.problems), "info[0]/resource[0]/mimeType",
+                    "assumed application/octet-stream")
+    assert errors_of(result.problems) == []
+    assert errors_of(check_spec_rules(result.alert)) == []
 
 
 # Real alerts with a quirk that intake reads on with a warning.

@@ -41,6 +41,8 @@ DISAGREEMENTS = {
     "real/cpl_CanadaNaad.xml": _REFERENCES,
     "real/gcca_alert_5.xml": _REFERENCES,
     "invalid/gcap_canada_errors.cap": _REFERENCES,
+    "real/kde_gdacs-cap_1023542.xml":
+        "CAP 1.2 3.2.4 <polygon>: 'lat,lon' pairs; GDACS left WKT parentheses in one ring",
     "real/wmocv_bz_valid.xml": _SIGNATURE,
     "real/wmocv_cm_valid.xml": _SIGNATURE,
     "invalid/wmocv_sc_incorrect_digest.xml": _SIGNATURE,
