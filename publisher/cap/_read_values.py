@@ -7,6 +7,7 @@ an alert has hundreds of leaves and the reader is on the intake hot path.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
@@ -38,6 +39,12 @@ _INTEGER_PATTERN = re.compile(r"[+-]?\d+")
 _POINT_PATTERN = re.compile(f"({_DECIMAL}),({_DECIMAL})")
 # A cheap shape check for a whole ring; float() then refuses malformed numbers.
 _POINTS_SHAPE = re.compile(r"[-+0-9.]++,[-+0-9.]++(?:\s++[-+0-9.]++,[-+0-9.]++)*+")
+# What is left of a well-formed ring written with single spaces once every
+# number character is deleted: ", " between points and "," inside each.
+_NUMBER_CHARACTERS = b"0123456789.+-"
+# JSON's C scanner turns a list of numbers into floats without a Python loop;
+# it rounds as float() does, and integers written without a point stay floats.
+_FLAT_NUMBERS = json.JSONDecoder(parse_int=float)
 _LANGUAGE_PATTERN = re.compile(r"[a-zA-Z]{1,8}(?:-[a-zA-Z0-9]{1,8})*")
 # xs:dateTime in full; CAP narrows it to whole seconds and a numeric offset.
 _DATETIME_PATTERN = re.compile(
@@ -184,8 +191,28 @@ def _point(text: str) -> Point | None:
     return Point(float(match[1]), float(match[2]))
 
 
+def _plain_coordinates(text: str) -> list[float] | None:
+    """The coordinates of a ring written the usual way, "lat,lon lat,lon ...",
+    or None for anything else, which the general reading then takes."""
+    if not text.isascii():
+        return None
+    separators = text.encode("ascii").translate(None, _NUMBER_CHARACTERS)
+    points = separators.count(b",")
+    if not points or separators != b", " * (points - 1) + b",":
+        return None
+    try:
+        coordinates: list[float] = _FLAT_NUMBERS.decode(f"[{text.replace(' ', ',')}]")
+    except ValueError:
+        # A number JSON does not write, such as "+1" or ".5".
+        return None
+    return coordinates
+
+
 def read_polygon(text: str, path: str, problems: list[Problem]) -> Polygon | None:
     """Points as written: closing, counting and ranges are the rules' business."""
+    coordinates = _plain_coordinates(text)
+    if coordinates is not None:
+        return Polygon.from_coordinates(coordinates)
     if _POINTS_SHAPE.fullmatch(text) is not None:
         try:
             numbers = tuple(map(float, text.replace(",", " ").split()))

@@ -23,7 +23,7 @@ from publisher.cap.problems import (
 )
 from publisher.cap.profiles import Profile, get_profile
 from publisher.cap.reader import read_alert_element
-from publisher.cap.signing import Verification, check_signature
+from publisher.cap.signing import Verification, check_signature, signature_holds
 from publisher.cap.versions import XMLDSIG_NAMESPACE, CapVersion, version_of_namespace
 from publisher.cap.xmlsafe import XmlLimits, parse_untrusted_xml
 
@@ -111,7 +111,7 @@ def _unsigned_problems(authority: Authority | None) -> list[Problem]:
 def _mismatch_problems(element: etree._Element, verification: Verification,
                        authority: Authority | None) -> list[Problem]:
     """A well-formed signature that does not hold: tell tampering from re-formatting."""
-    if check_signature(_without_indentation(element)).valid:
+    if signature_holds(_without_indentation(element)):
         return [Problem(
             SIGNATURE_PATH,
             "the signature holds only once the indentation added after signing is removed "

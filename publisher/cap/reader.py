@@ -9,7 +9,6 @@ never stop intake. Strict mode raises on any problem at all.
 
 from __future__ import annotations
 
-import mimetypes
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,25 +36,33 @@ from publisher.cap._read_values import (
     read_language,
     read_polygon,
 )
-from publisher.cap.clauses import INFO_CLAUSE, RESOURCE_CLAUSE
+from publisher.cap._read_versions import (
+    DEFAULT_LANGUAGE,
+    MSG_TYPES,
+    SCOPES,
+    SEVERITIES,
+    URGENCIES,
+    VERY_LIKELY,
+    VOCABULARIES,
+    assumed_mime_type,
+    legacy_named_value,
+    password_dropped,
+    scope_missing,
+    very_likely_read,
+)
 from publisher.cap.model import (
     Alert,
     Area,
-    Category,
     Certainty,
     Circle,
     Info,
-    MsgType,
     NamedValue,
     Polygon,
     Resource,
-    ResponseType,
-    Scope,
     Severity,
-    Status,
     Urgency,
 )
-from publisher.cap.problems import InvalidAlertError, NotCapError, Problem, ProblemLevel
+from publisher.cap.problems import InvalidAlertError, NotCapError, Problem
 from publisher.cap.versions import XMLDSIG_NAMESPACE, CapVersion, version_of_namespace
 from publisher.cap.xmlsafe import XmlLimits, parse_untrusted_xml
 
@@ -65,13 +72,7 @@ E = TypeVar("E", bound=Enum)
 S = TypeVar("S", Polygon, Circle)
 
 _SIGNATURE_TAG = f"{{{XMLDSIG_NAMESPACE}}}Signature"
-_DEFAULT_LANGUAGE = "en-US"
-_VERY_LIKELY = "Very Likely"
 _DEFAULT_LIMITS = XmlLimits()
-# The built-in table only, not the host's mime.types: the same document must
-# read the same on every machine.
-_MIME_TYPES = mimetypes.MimeTypes()
-_UNKNOWN_MIME_TYPE = "application/octet-stream"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,35 +89,6 @@ class ReadResult:
         return self.alert is not None and not any(problem.is_error for problem in self.problems)
 
 
-def _members(enumeration: type[E], *excluded: str) -> dict[str, E]:
-    return {member.value: member for member in enumeration if member.value not in excluded}
-
-
-@dataclass(frozen=True, slots=True)
-class _Vocabulary:
-    """The enumerated values one CAP version's XSD allows."""
-
-    status: dict[str, Status]
-    category: dict[str, Category]
-    response_type: dict[str, ResponseType]
-    certainty: dict[str, Certainty]
-
-
-_VOCABULARIES = {
-    CapVersion.V1_2: _Vocabulary(_members(Status), _members(Category), _members(ResponseType),
-                                 _members(Certainty)),
-    CapVersion.V1_1: _Vocabulary(_members(Status), _members(Category),
-                                 _members(ResponseType, "Avoid", "AllClear"), _members(Certainty)),
-    CapVersion.V1_0: _Vocabulary(_members(Status, "Draft"), _members(Category, "CBRNE"), {},
-                                 {_VERY_LIKELY: Certainty.LIKELY,
-                                  **_members(Certainty, "Observed")}),
-}
-_MSG_TYPES = _members(MsgType)
-_SCOPES = _members(Scope)
-_URGENCIES = _members(Urgency)
-_SEVERITIES = _members(Severity)
-
-
 def _blank(text: str | None) -> bool:
     return text is None or text.isspace()
 
@@ -127,7 +99,7 @@ class _AlertReader:
     def __init__(self, version: CapVersion) -> None:
         self.version = version
         self.models: ContentModels = content_models(version)
-        self.vocabulary = _VOCABULARIES[version]
+        self.vocabulary = VOCABULARIES[version]
         self.problems: list[Problem] = []
         self.legacy = version is CapVersion.V1_0
         self.named_value_tags = (f"{{{version.namespace}}}valueName",
@@ -177,7 +149,7 @@ class _AlertReader:
 
     def _named_values(self, grouped: Grouped, name: str, prefix: str) -> tuple[NamedValue, ...]:
         if self.legacy:
-            return tuple(self._legacy_named_value(path, text)
+            return tuple(legacy_named_value(text, path, self.problems)
                          for path, text in self._texts(grouped, name, prefix))
         elements = grouped.get(name)
         if elements is None:
@@ -203,14 +175,6 @@ class _AlertReader:
                                     self._text(pair, "value", path) or ""))
         return tuple(found)
 
-    def _legacy_named_value(self, path: str, text: str) -> NamedValue:
-        value_name, equals, value = text.partition("=")
-        if not equals:
-            self.problems.append(Problem(
-                path, f"{text!r} is not valueName=value as CAP 1.0 writes it", ProblemLevel.WARNING
-            ))
-        return NamedValue(value_name.strip(), value.strip())
-
     # complex elements
 
     def read(self, root: etree._Element) -> Alert | None:
@@ -219,8 +183,8 @@ class _AlertReader:
         sender = self._text(grouped, "sender", "")
         sent = self._time(grouped, "sent", "")
         status = self._enumerated(grouped, "status", "", self.vocabulary.status)
-        msg_type = self._enumerated(grouped, "msgType", "", _MSG_TYPES)
-        scope = self._enumerated(grouped, "scope", "", _SCOPES)
+        msg_type = self._enumerated(grouped, "msgType", "", MSG_TYPES)
+        scope = self._enumerated(grouped, "scope", "", SCOPES)
         if self.legacy:
             self._legacy_alert(grouped)
         infos = tuple(self._info(element, f"info[{index}]")
@@ -247,13 +211,9 @@ class _AlertReader:
 
     def _legacy_alert(self, grouped: Grouped) -> None:
         if "password" in grouped:
-            self.problems.append(Problem("password", "CAP 1.0 password is obsolete (removed in "
-                                         "CAP 1.1) and was dropped", ProblemLevel.WARNING))
+            self.problems.append(password_dropped())
         if "scope" not in grouped:
-            # Optional in CAP 1.0 only; guessing Public could publish a
-            # restricted message, so the alert is not built.
-            self.problems.append(Problem("scope", "required element is missing (optional in "
-                                         "CAP 1.0, required since CAP 1.1)"))
+            self.problems.append(scope_missing())
 
     def _info(self, element: etree._Element, path: str) -> Info:
         grouped = group_children(element, self.models.info, path, self.problems)
@@ -264,8 +224,8 @@ class _AlertReader:
             event=self._text(grouped, "event", path) or "",
             response_types=self._all_enumerated(grouped, "responseType", path,
                                                 vocabulary.response_type),
-            urgency=self._enumerated(grouped, "urgency", path, _URGENCIES) or Urgency.UNKNOWN,
-            severity=self._enumerated(grouped, "severity", path, _SEVERITIES)
+            urgency=self._enumerated(grouped, "urgency", path, URGENCIES) or Urgency.UNKNOWN,
+            severity=self._enumerated(grouped, "severity", path, SEVERITIES)
             or Severity.UNKNOWN,
             certainty=self._certainty(grouped, path),
             audience=self._text(grouped, "audience", path),
@@ -289,9 +249,9 @@ class _AlertReader:
     def _language(self, grouped: Grouped, path: str) -> str:
         text = self._text(grouped, "language", path)
         if text is None:
-            return _DEFAULT_LANGUAGE
+            return DEFAULT_LANGUAGE
         return read_language(text, join_path(path, "language"), self.problems) \
-            or _DEFAULT_LANGUAGE
+            or DEFAULT_LANGUAGE
 
     def _all_enumerated(self, grouped: Grouped, name: str, prefix: str,
                         allowed: dict[str, E]) -> tuple[E, ...]:
@@ -308,12 +268,8 @@ class _AlertReader:
         certainty = self._enumerated(grouped, "certainty", path, self.vocabulary.certainty)
         if certainty is None:
             return Certainty.UNKNOWN
-        if self.legacy and grouped["certainty"][0].text == _VERY_LIKELY:
-            self.problems.append(Problem(
-                join_path(path, "certainty"),
-                "'Very Likely' was deprecated by CAP 1.1 and is read as Likely",
-                ProblemLevel.WARNING, f"1.1 {INFO_CLAUSE}",
-            ))
+        if self.legacy and grouped["certainty"][0].text == VERY_LIKELY:
+            self.problems.append(very_likely_read(join_path(path, "certainty")))
         return certainty
 
     def _resource(self, element: etree._Element, path: str) -> Resource:
@@ -321,13 +277,8 @@ class _AlertReader:
         mime_type = self._text(grouped, "mimeType", path)
         uri = self._text(grouped, "uri", path)
         if mime_type is None and self.version is not CapVersion.V1_2:
-            mime_type = _assumed_mime_type(uri)
-            self.problems.append(Problem(
-                join_path(path, "mimeType"),
-                f"missing: optional in CAP {self.version}, required since CAP 1.2; "
-                f"assumed {mime_type} for CAP 1.2",
-                ProblemLevel.WARNING, f"1.2 {RESOURCE_CLAUSE}",
-            ))
+            mime_type = assumed_mime_type(uri, self.version, join_path(path, "mimeType"),
+                                          self.problems)
         size = self._text(grouped, "size", path)
         return Resource(
             resource_desc=self._text(grouped, "resourceDesc", path) or "",
@@ -359,21 +310,19 @@ class _AlertReader:
         return tuple(shape for shape in shapes if shape is not None)
 
 
-def _assumed_mime_type(uri: str | None) -> str:
-    """The type that a CAP 1.0 or 1.1 resource without <mimeType> most likely has."""
-    if not uri:
-        return _UNKNOWN_MIME_TYPE
-    # The extension is that of the path: a query or fragment would hide it.
-    guessed, _ = _MIME_TYPES.guess_type(uri.partition("#")[0].partition("?")[0])
-    return guessed or _UNKNOWN_MIME_TYPE
-
-
 def _not_cap_reason(root: etree._Element) -> str:
     tag = root.tag if isinstance(root.tag, str) else repr(root.tag)
     if etree.QName(tag).localname == "alert":
         return (f"root element is {tag}, not a CAP alert "
                 "(namespace is not CAP 1.0, 1.1 or 1.2)")
     return f"root element is {tag}, not a CAP alert"
+
+
+def _read(root: etree._Element, version: CapVersion) -> tuple[Alert | None, list[Problem]]:
+    reader = _AlertReader(version)
+    if root.attrib:
+        check_attributes(root, "", reader.problems)
+    return reader.read(root), reader.problems
 
 
 def read_alert_element(root: etree._Element, *, strict: bool = False) -> ReadResult:
@@ -387,12 +336,9 @@ def read_alert_element(root: etree._Element, *, strict: bool = False) -> ReadRes
     version = version_of_namespace(name.namespace) if name is not None else None
     if name is None or version is None or name.localname != "alert":
         raise NotCapError(_not_cap_reason(root))
-    reader = _AlertReader(version)
-    if root.attrib:
-        check_attributes(root, "", reader.problems)
-    alert = reader.read(root)
+    alert, found = _read(root, version)
     signed = root.find(_SIGNATURE_TAG) is not None
-    problems = tuple(reader.problems)
+    problems = tuple(found)
     if strict and problems:
         raise InvalidAlertError(problems)
     return ReadResult(alert, version, problems, signed)

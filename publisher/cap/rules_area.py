@@ -20,13 +20,18 @@ MINIMUM_POLYGON_POINTS = 4
 
 
 def check_area(area: Area, path: str) -> list[Problem]:
-    return [
-        *blank_problems(path, "areaDesc", area.area_desc, AREA_CLAUSE),
-        *indexed_problems(path, "polygon", area.polygons, _polygon_problems),
-        *indexed_problems(path, "circle", area.circles, _circle_problems),
-        *value_name_problems(path, "geocode", area.geocodes, AREA_CLAUSE),
-        *_altitude_problems(area, path),
-    ]
+    # Intake checks thousands of areas per second, most of them a description
+    # and a geocode: a check that cannot find anything is not started.
+    problems = list(blank_problems(path, "areaDesc", area.area_desc, AREA_CLAUSE))
+    if area.polygons:
+        problems += indexed_problems(path, "polygon", area.polygons, _polygon_problems)
+    if area.circles:
+        problems += indexed_problems(path, "circle", area.circles, _circle_problems)
+    if area.geocodes:
+        problems += value_name_problems(path, "geocode", area.geocodes, AREA_CLAUSE)
+    if area.ceiling is not None:
+        problems += _altitude_problems(area, path)
+    return problems
 
 
 def _polygon_problems(polygon: Polygon, path: str) -> Iterator[Problem]:

@@ -38,10 +38,12 @@ def indexed_problems(
     element: str,
     items: Sequence[Element],
     check: Callable[[Element, str], Iterable[Problem]],
-) -> Iterator[Problem]:
+) -> list[Problem]:
     """``check`` of every item, each at ``path/element[index]``."""
+    problems: list[Problem] = []
     for index, item in enumerate(items):
-        yield from check(item, f"{path}/{element}[{index}]")
+        problems.extend(check(item, f"{path}/{element}[{index}]"))
+    return problems
 
 
 def aware(moment: datetime | None) -> datetime | None:
@@ -56,13 +58,14 @@ def time_zone_problems(path: str, moment: datetime | None) -> Iterator[Problem]:
 
 def value_name_problems(
     path: str, element: str, values: Iterable[NamedValue], clause: str
-) -> Iterator[Problem]:
+) -> list[Problem]:
     """Every valueName names the domain of its value; the value itself may be empty."""
-    for index, named_value in enumerate(values):
-        if is_blank(named_value.value_name):
-            yield Problem(
-                f"{path}/{element}[{index}]/valueName", "valueName is empty", clause=clause
-            )
+    return [
+        Problem(f"{path}/{element}[{index}]/valueName", "valueName is empty", clause=clause)
+        for index, named_value in enumerate(values)
+        # The reader strips every valueName: only an empty one is blank.
+        if not named_value.value_name or named_value.value_name.isspace()
+    ]
 
 
 def unquoted_problems(path: str, text: str | None, clause: str) -> Iterator[Problem]:

@@ -26,6 +26,7 @@ from publisher.cap.signature_verify import (
     Verification,
     check_signature,
     load_certificates,
+    signature_holds,
     verify_alert_xml,
 )
 from publisher.cap.xmlsafe import parse_untrusted_xml
@@ -37,6 +38,7 @@ __all__ = [
     "check_signature",
     "load_certificates",
     "sign_alert_xml",
+    "signature_holds",
     "verify_alert_xml",
 ]
 
