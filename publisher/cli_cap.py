@@ -138,7 +138,7 @@ def _trusted(paths: list[str]) -> list[x509.Certificate]:
         except (OSError, ValueError) as error:
             raise UsageError(f"--trust: {error}") from None
     registry_file = load_paths().authorities_file
-    center_cert = load_paths().var_dir / "keys" / "cert.pem"
+    center_cert = load_paths().keys_dir / "cert.pem"
     trusted = load_certificates([center_cert]) if center_cert.exists() else []
     if registry_file.exists():
         registry = _authorities(str(registry_file))

@@ -43,9 +43,9 @@ def _identity(keys_dir: Path) -> tuple[Path, Path]:
 
 def _demo(arguments: argparse.Namespace) -> int:
     paths = load_paths()
-    out_dir = paths.var_dir / "demo"
+    out_dir = paths.data_dir / "demo"
     out_dir.mkdir(parents=True, exist_ok=True)
-    key, cert = _identity(paths.var_dir / "keys")
+    key, cert = _identity(paths.keys_dir)
     municipal = get_profile("municipal", districts=load_districts(paths.districts_file).codes())
 
     unsigned = write_alert(rainstorm_red_warning(datetime.now(UTC)))

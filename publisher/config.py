@@ -1,25 +1,36 @@
-"""Where the platform finds its configuration, read once at start-up.
+"""Configuration, read once at start-up into frozen dataclasses.
 
-``PUBLISHER_CONFIG_DIR`` moves the whole configuration folder;
-``PUBLISHER_VAR_DIR`` moves the folder for state (database, keys, outputs).
+Sources, later ones winning: built-in defaults, ``config/publisher.toml``
+(or the file named by ``PUBLISHER_CONFIG``), then ``PUBLISHER_*`` environment
+variables. Nothing here is read at import time.
+
+With no configuration at all the platform runs embedded: SQLite and a broker
+that needs no server, both under the data directory (``./var`` by default,
+``PUBLISHER_DATA_DIR`` or ``--data-dir`` to move it).
 """
 
 from __future__ import annotations
 
 import os
+import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
-__all__ = ["Paths", "load_paths"]
+__all__ = ["ConfigError", "Paths", "Settings", "load_paths", "load_settings"]
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names the key and the reason."""
 
 
 @dataclass(frozen=True, slots=True)
 class Paths:
     config_dir: Path
-    var_dir: Path
+    data_dir: Path
 
     @property
     def districts_file(self) -> Path:
@@ -29,9 +40,99 @@ class Paths:
     def authorities_file(self) -> Path:
         return self.config_dir / "authorities.toml"
 
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
 
-def load_paths(environ: Mapping[str, str] = os.environ) -> Paths:
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a process of the platform needs to know about its installation."""
+
+    paths: Paths
+    # SQLAlchemy URL; default: SQLite in the data directory.
+    database_url: str = ""
+    # Kombu URL; default: a broker in a SQLite file in the data directory.
+    broker_url: str = ""
+    # The CAP sender and identifier parts of messages the center issues.
+    center_sender: str = "warning-center@beijing.gov.cn"
+    division_code: str = "110000"
+    agency_code: str = "YJZX"
+    # Channels the fan-out delivers on, by registered name.
+    channels: tuple[str, ...] = ("memory",)
+    batch_size: int = 1000
+    # Extra options per channel, e.g. {"memory": {"sink": "var/memory-sink.db"}}.
+    channel_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size: must be at least 1, not {self.batch_size}")
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _paths(environ: Mapping[str, str], data_dir: Path | None) -> Paths:
     return Paths(
         config_dir=Path(environ.get("PUBLISHER_CONFIG_DIR", _PROJECT_ROOT / "config")),
-        var_dir=Path(environ.get("PUBLISHER_VAR_DIR", _PROJECT_ROOT / "var")),
+        data_dir=data_dir or Path(environ.get("PUBLISHER_DATA_DIR", "var")).absolute(),
     )
+
+
+def load_paths(environ: Mapping[str, str] = os.environ, data_dir: Path | None = None) -> Paths:
+    return _paths(environ, data_dir)
+
+
+_ENVIRONMENT_KEYS = {
+    "PUBLISHER_DATABASE_URL": "database_url",
+    "PUBLISHER_BROKER_URL": "broker_url",
+    "PUBLISHER_CENTER_SENDER": "center_sender",
+    "PUBLISHER_DIVISION_CODE": "division_code",
+    "PUBLISHER_AGENCY_CODE": "agency_code",
+    "PUBLISHER_CHANNELS": "channels",
+    "PUBLISHER_BATCH_SIZE": "batch_size",
+}
+
+
+def _file_values(paths: Paths, environ: Mapping[str, str]) -> dict[str, Any]:
+    path = Path(environ.get("PUBLISHER_CONFIG", paths.config_dir / "publisher.toml"))
+    if not path.exists():
+        return {}
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    known = {item.name for item in fields(Settings)} - {"paths"}
+    unknown = sorted(set(document) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    return document
+
+
+def _coerced(name: str, value: Any) -> Any:
+    if name == "channels":
+        items = value.split(",") if isinstance(value, str) else value
+        return tuple(str(item).strip() for item in items if str(item).strip())
+    if name == "batch_size":
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"batch_size: {value!r} is not a whole number") from None
+    return value
+
+
+def load_settings(environ: Mapping[str, str] = os.environ,
+                  data_dir: Path | None = None) -> Settings:
+    paths = _paths(environ, data_dir)
+    values = _file_values(paths, environ)
+    for variable, name in _ENVIRONMENT_KEYS.items():
+        if variable in environ:
+            values[name] = environ[variable]
+    settings = Settings(paths, **{name: _coerced(name, value) for name, value in values.items()})
+    defaults: dict[str, Any] = {}
+    if not settings.database_url:
+        defaults["database_url"] = f"sqlite:///{paths.data_dir / 'publisher.db'}"
+    if not settings.broker_url:
+        defaults["broker_url"] = f"sqla+sqlite:///{paths.data_dir / 'broker.db'}"
+    return replace(settings, **defaults)

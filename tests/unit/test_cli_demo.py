@@ -11,7 +11,7 @@ from publisher.cli import main
 
 def test_demo_composes_signs_and_verifies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                           capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("PUBLISHER_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("PUBLISHER_DATA_DIR", str(tmp_path))
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "verified it: valid" in out

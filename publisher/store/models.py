@@ -1,0 +1,338 @@
+"""Tables of the platform. Every state change that matters is a row here.
+
+A Celery task only points at rows: deliveries are rows, the outbox is rows,
+receipts are rows, so a crash, a redelivery or a broker outage loses nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "Alert",
+    "AlertState",
+    "ApiToken",
+    "AuditEntry",
+    "Base",
+    "Delivery",
+    "DeliveryStatus",
+    "Message",
+    "OutboxEntry",
+    "Receipt",
+    "ReceiptOutcome",
+    "Role",
+    "Target",
+    "User",
+    "UserRole",
+    "utcnow",
+]
+
+# BIGINT on PostgreSQL for tables that grow with every target; SQLite only
+# auto-increments an INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Timestamp(DateTime):
+    """Always timezone-aware UTC; SQLite gives naive values back, so they are marked UTC."""
+
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(timezone=True)
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        parent = super().result_processor(dialect, coltype)
+
+        def process(value: Any) -> Any:
+            if parent is not None:
+                value = parent(value)
+            if isinstance(value, datetime) and value.tzinfo is None:
+                return value.replace(tzinfo=UTC)
+            return value
+
+        return process
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Role(enum.StrEnum):
+    AUTHOR = "author"
+    APPROVER = "approver"
+    ADMIN = "admin"
+    DISTRICT_OPERATOR = "district_operator"
+    VIEWER = "viewer"
+
+
+class AlertState(enum.StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    REJECTED = "rejected"
+    PUBLISHED = "published"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class DeliveryStatus(enum.StrEnum):
+    """Where one message stands with one target on one channel."""
+
+    PENDING = "pending"      # row written by fan-out, not yet handed to a worker batch
+    QUEUED = "queued"        # its batch task is on the broker
+    SENDING = "sending"      # a worker is handing it to the channel right now
+    SENT = "sent"            # the channel accepted it; a provider id may follow receipts
+    DELIVERED = "delivered"  # final: the receiver confirmed
+    FAILED = "failed"        # final: permanent error, or retries exhausted
+    EXPIRED = "expired"      # final: the provider gave up, or the alert expired first
+    SKIPPED = "skipped"      # final: not sent on purpose (e.g. superseded before sending)
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL_STATUSES
+
+    @property
+    def was_handed_over(self) -> bool:
+        """The channel has (or may have) the message: never hand it over again."""
+        return self in _HANDED_OVER
+
+
+_FINAL_STATUSES = frozenset({DeliveryStatus.DELIVERED, DeliveryStatus.FAILED,
+                             DeliveryStatus.EXPIRED, DeliveryStatus.SKIPPED})
+_HANDED_OVER = _FINAL_STATUSES | {DeliveryStatus.SENT}
+
+
+class ReceiptOutcome(enum.StrEnum):
+    APPLIED = "applied"        # moved its delivery along
+    DUPLICATE = "duplicate"    # the delivery was already in that state
+    LATE = "late"              # the delivery was already final in another state
+    UNKNOWN = "unknown"        # no delivery carries that provider id
+    INVALID = "invalid"        # the receipt could not be parsed
+
+
+def _enum(kind: type[enum.StrEnum], name: str) -> Enum:
+    return Enum(kind, name=name, native_enum=False, length=32,
+                values_callable=lambda members: [member.value for member in members])
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(Timestamp(), default=None)
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+    roles: Mapped[list[UserRole]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    def has_role(self, role: Role) -> bool:
+        return any(granted.role is role for granted in self.roles)
+
+    def __repr__(self) -> str:
+        # The hash stays out of every repr and log line.
+        return f"User(id={self.id!r}, username={self.username!r})"
+
+
+class UserRole(Base):
+    __tablename__ = "user_roles"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"), primary_key=True)
+
+    user: Mapped[User] = relationship(back_populates="roles")
+
+
+class ApiToken(Base):
+    """A bearer token. Only its SHA-256 is stored; the token is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(Timestamp(), default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp(), default=None)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+    def __repr__(self) -> str:
+        return f"ApiToken(id={self.id!r}, name={self.name!r}, user_id={self.user_id!r})"
+
+
+class Alert(Base):
+    """One warning through its life: draft, approval, its messages, its end."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[AlertState] = mapped_column(_enum(AlertState, "alert_state"), index=True)
+    # The composed CAP alert as JSON (publisher.cap.views form); the source of
+    # the next message while the alert is a draft or awaits approval.
+    draft: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))       # CAP status: Actual, Exercise, ...
+    event: Mapped[str] = mapped_column(String(200), default="")
+    headline: Mapped[str] = mapped_column(String(500), default="")
+    severity: Mapped[str] = mapped_column(String(16), default="")
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    approver_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    rejection_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(Timestamp(), default=None, index=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow, onupdate=utcnow)
+
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="alert", order_by="Message.id", lazy="selectin"
+    )
+
+    @property
+    def latest_message(self) -> Message | None:
+        return self.messages[-1] if self.messages else None
+
+
+class Message(Base):
+    """A signed CAP message exactly as issued. Never changed after insert."""
+
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("sender", "identifier", "sent"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    identifier: Mapped[str] = mapped_column(String(255), index=True)
+    sender: Mapped[str] = mapped_column(String(255))
+    sent: Mapped[datetime] = mapped_column(Timestamp())
+    msg_type: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    references: Mapped[str | None] = mapped_column(Text, default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(Timestamp(), default=None)
+    xml: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+    alert: Mapped[Alert] = relationship(back_populates="messages")
+
+
+class OutboxEntry(Base):
+    """Written in the publishing transaction; the relay turns it into a fan-out task."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+    dispatched_at: Mapped[datetime | None] = mapped_column(Timestamp(), default=None,
+                                                           index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class Target(Base):
+    """Somebody or something a channel delivers to: a phone, a board, a node, a terminal.
+
+    Channels that keep richer registries (devices, subscribers, nodes) keep
+    a target row per address, so that fan-out resolves every channel the same
+    way: by district, by location, and by the test flag.
+    """
+
+    __tablename__ = "targets"
+    __table_args__ = (
+        UniqueConstraint("channel", "address"),
+        Index("ix_targets_channel_district", "channel", "district_code"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(255))
+    district_code: Mapped[str | None] = mapped_column(String(6), default=None)
+    lon: Mapped[float | None] = mapped_column(Float, default=None)
+    lat: Mapped[float | None] = mapped_column(Float, default=None)
+    language: Mapped[str] = mapped_column(String(16), default="zh-CN")
+    is_test: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+
+class Delivery(Base):
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("message_id", "channel", "target_id"),
+        Index("ix_deliveries_message_channel_status", "message_id", "channel", "status"),
+        Index("ix_deliveries_provider", "channel", "provider_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    channel: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"))
+    status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus, "delivery_status"))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    provider_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+    queued_at: Mapped[datetime | None] = mapped_column(Timestamp(), default=None)
+    sent_at: Mapped[datetime | None] = mapped_column(Timestamp(), default=None)
+    delivered_at: Mapped[datetime | None] = mapped_column(Timestamp(), default=None)
+    failed_at: Mapped[datetime | None] = mapped_column(Timestamp(), default=None)
+    final_at: Mapped[datetime | None] = mapped_column(Timestamp(), default=None)
+
+
+class Receipt(Base):
+    """Every receipt as it arrived, parsed or not, and what it did."""
+
+    __tablename__ = "receipts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    provider_id: Mapped[str | None] = mapped_column(String(128), default=None, index=True)
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"), default=None)
+    raw: Mapped[str] = mapped_column(Text)
+    status: Mapped[str | None] = mapped_column(String(32), default=None)
+    outcome: Mapped[ReceiptOutcome] = mapped_column(_enum(ReceiptOutcome, "receipt_outcome"))
+    received_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+
+class AuditEntry(Base):
+    """Append-only: who did what, when, and why."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), default=None,
+                                                 index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), default=None)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
