@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from publisher.cli_cap import add_cap_commands
 from publisher.cli_demo import add_demo_command
 from publisher.cli_errors import EXIT_USAGE, UsageError
+from publisher.cli_serve import add_serve_commands
+from publisher.cli_users import add_user_commands
 
 __all__ = ["main"]
 
@@ -21,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_cap_commands(commands)
     add_demo_command(commands)
+    add_serve_commands(commands)
+    add_user_commands(commands)
     return parser
 
 

@@ -1,81 +1,172 @@
-"""``publisher demo``: run what the platform has today on embedded defaults, and say so."""
+"""``publisher demo``: the whole platform on embedded defaults, ready to try with curl.
+
+It makes (once; later runs reuse them) a demo author and a demo approver with
+API tokens and a few memory-channel targets in Chaoyang and Haidian, prints
+how to reach them, then runs ``publisher serve``.
+"""
 
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
+import json
+import os
+import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from publisher.cap.districts import load_districts
-from publisher.cap.document import check_document
-from publisher.cap.keys import generate_demo_identity
-from publisher.cap.profiles import get_profile
-from publisher.cap.signing import (
-    SignatureOutcome,
-    load_certificates,
-    sign_alert_xml,
-    verify_alert_xml,
-)
-from publisher.cap.writer import write_alert
-from publisher.cli_errors import EXIT_INVALID, EXIT_OK
-from publisher.config import load_paths
-from publisher.sample_alert import rainstorm_red_warning
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-__all__ = ["add_demo_command"]
+from publisher.cap.districts import load_districts
+from publisher.cli_errors import EXIT_OK
+from publisher.cli_serve import add_address_options, run_web
+from publisher.cli_settings import prepared_settings
+from publisher.cli_users import run_in_session
+from publisher.config import Settings
+from publisher.services.errors import Unauthenticated
+from publisher.services.users import actor_for_token, create_token, create_user
+from publisher.store.models import Target, User
+
+__all__ = ["DEMO_TARGETS", "DEMO_USERS", "add_demo_command", "prepare_demo"]
+
+DEMO_CHANNEL = "memory"
+CREDENTIALS_FILE = "credentials.json"
+TOKEN_LABEL = "demo"  # noqa: S105 - a label naming the token, not a secret
+
+
+@dataclass(frozen=True, slots=True)
+class DemoUser:
+    username: str
+    role: str
+    variable: str
+
+
+DEMO_USERS = (DemoUser("demo-author", "author", "AUTHOR_TOKEN"),
+              DemoUser("demo-approver", "approver", "APPROVER_TOKEN"))
+# (district code, test targets, public targets): Exercise and Test alerts reach
+# only the test ones, so the walk-through shows the difference.
+DEMO_TARGETS = (("110105", 2, 1), ("110108", 2, 1))
 
 _NOT_BUILT_YET = (
-    "alert storage and the two-person approval lifecycle",
-    "Celery fan-out and delivery records",
-    "channels: SMS (SMPP, Twilio-compatible), LED boards, speakers, WeChat-style push, "
-    "RSS/Atom feeds, district nodes, MQTT terminals",
+    "channels besides the memory channel: SMS (SMPP, Twilio-compatible), LED boards, "
+    "speakers, WeChat-style push, RSS/Atom feeds, district nodes, MQTT terminals",
     "the warning-center web UI and the public pages",
     "the earthquake early-warning fast path and agency intake",
 )
 
 
-def _identity(keys_dir: Path) -> tuple[Path, Path]:
-    key, cert = keys_dir / "key.pem", keys_dir / "cert.pem"
-    if key.exists() and cert.exists():
-        return key, cert
-    return generate_demo_identity(keys_dir)
+def _credentials_path(settings: Settings) -> Path:
+    return settings.paths.data_dir / "demo" / CREDENTIALS_FILE
 
 
-def _demo(arguments: argparse.Namespace) -> int:
-    paths = load_paths()
-    out_dir = paths.data_dir / "demo"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    key, cert = _identity(paths.keys_dir)
-    municipal = get_profile("municipal", districts=load_districts(paths.districts_file).codes())
+def _saved_credentials(path: Path) -> dict[str, dict[str, str]]:
+    if not path.exists():
+        return {}
+    saved: dict[str, dict[str, str]] = json.loads(path.read_text(encoding="utf-8"))
+    return saved
 
-    unsigned = write_alert(rainstorm_red_warning(datetime.now(UTC)))
-    report = check_document(unsigned, profile=municipal)
-    if not report.ok:
-        for problem in report.errors:
-            print(f"composed alert is invalid: {problem}")
-        return EXIT_INVALID
-    signed = sign_alert_xml(unsigned, key.read_bytes(), cert.read_bytes())
-    verification = verify_alert_xml(signed, load_certificates([cert]))
-    (out_dir / "rainstorm-red.xml").write_bytes(unsigned)
-    (out_dir / "rainstorm-red.signed.xml").write_bytes(signed)
 
+def _save_credentials(path: Path, credentials: dict[str, dict[str, str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The file holds passwords and tokens: readable by its owner only.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+        json.dump(credentials, stream, indent=2)
+
+
+def _token_works(session: Session, token: str | None) -> bool:
+    if not token:
+        return False
+    try:
+        actor_for_token(session, token)
+    except Unauthenticated:
+        return False
+    return True
+
+
+def _ensure_user(session: Session, user: DemoUser,
+                 saved: dict[str, str]) -> dict[str, str]:
+    credentials = dict(saved)
+    exists = session.scalars(select(User).where(User.username == user.username)).one_or_none()
+    if exists is None:
+        credentials["password"] = secrets.token_urlsafe(12)
+        create_user(session, user.username, credentials["password"], [user.role],
+                    display_name=f"Demo {user.role}")
+    if not _token_works(session, credentials.get("token")):
+        credentials["token"] = create_token(session, user.username, TOKEN_LABEL)
+    return credentials
+
+
+def _ensure_targets(session: Session, settings: Settings) -> int:
+    districts = load_districts(settings.paths.districts_file)
+    existing = set(session.scalars(select(Target.address).where(Target.channel == DEMO_CHANNEL)))
+    added = 0
+    for code, tests, public in DEMO_TARGETS:
+        district = districts.get(code)
+        point = district.geometry.representative_point()
+        name = district.name_en.lower()
+        for number in range(tests + public):
+            is_test = number < tests
+            address = f"demo:{name}:{'test' if is_test else 'public'}-{number + 1}"
+            if address in existing:
+                continue
+            session.add(Target(channel=DEMO_CHANNEL, address=address, district_code=code,
+                               lon=point.x, lat=point.y, language="zh-CN", is_test=is_test))
+            added += 1
+    return added
+
+
+def prepare_demo(settings: Settings) -> dict[str, dict[str, str]]:
+    """Make sure the demo users, their tokens and targets exist; their credentials by name."""
+    path = _credentials_path(settings)
+    saved = _saved_credentials(path)
+
+    def prepare(session: Session) -> dict[str, dict[str, str]]:
+        credentials = {user.username: _ensure_user(session, user, saved.get(user.username, {}))
+                       for user in DEMO_USERS}
+        _ensure_targets(session, settings)
+        return credentials
+
+    credentials = run_in_session(settings, prepare)
+    _save_credentials(path, credentials)
+    return credentials
+
+
+def _print_welcome(settings: Settings, url: str, credentials: dict[str, dict[str, str]]) -> None:
     print("Public alert publishing platform: demo on embedded defaults\n")
-    print("Running now:")
-    print("  the CAP 1.2 core: composed a red rainstorm warning (an Exercise) for Chaoyang,")
-    print(f"  validated it against the municipal profile ({len(report.warnings)} warnings),")
-    print(f"  signed it with the demo center key, and verified it: {verification.outcome}.")
-    print("\nLook at:")
-    print(f"  {out_dir / 'rainstorm-red.xml'}")
-    print(f"  {out_dir / 'rainstorm-red.signed.xml'}")
-    print(f"  demo key and certificate in {key.parent}")
-    print("  try: .venv/bin/publisher cap validate --profile municipal "
-          f"{out_dir / 'rainstorm-red.signed.xml'}")
+    print(f"Web API:   {url}   (health: {url}/health)")
+    print(f"Data:      {settings.paths.data_dir} (SQLite database, SQLite broker, keys)")
+    print("Targets:   memory channel, test and public targets in Chaoyang and Haidian\n")
+    print("Users (passwords and tokens are kept in "
+          f"{_credentials_path(settings)}):")
+    for user in DEMO_USERS:
+        given = credentials[user.username]
+        print(f"  {user.username:<14} role {user.role:<9} "
+              f"password {given.get('password', '(set before; see the file)')}")
+    print("\nTry it: paste these, then follow docs/api.md (the walk-through):")
+    print(f"  export URL={url}")
+    for user in DEMO_USERS:
+        print(f"  export {user.variable}={credentials[user.username]['token']}")
     print("\nNot built yet, so not running:")
     for item in _NOT_BUILT_YET:
         print(f"  - {item}")
-    return EXIT_OK if verification.outcome is SignatureOutcome.VALID else EXIT_INVALID
+    print(flush=True)
+
+
+def _demo(arguments: argparse.Namespace) -> int:
+    settings = prepared_settings(arguments)
+    credentials = prepare_demo(settings)
+    _print_welcome(settings, f"http://{arguments.host}:{arguments.port}", credentials)
+    if arguments.prepare_only:
+        return EXIT_OK
+    return run_web(settings, arguments.host, arguments.port, with_worker=True)
 
 
 def add_demo_command(commands: Any) -> None:
-    demo = commands.add_parser("demo", help="run the platform on embedded defaults")
+    demo = commands.add_parser(
+        "demo", help="make demo users and targets, then run the platform (serve)")
+    add_address_options(demo)
+    demo.add_argument("--prepare-only", action="store_true",
+                      help="make the users and targets and print them, but do not serve")
     demo.set_defaults(handler=_demo)

@@ -11,6 +11,8 @@ from publisher.cap.writer import write_alert
 from publisher.sample_alert import rainstorm_red_warning
 from tests.corpus import corpus_dir
 
+pytest_plugins = ("tests.services", "tests.integration.api_support")
+
 
 @pytest.fixture
 def _require_corpus() -> None:

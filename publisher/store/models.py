@@ -23,9 +23,21 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import event as orm_event
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Mapper,
+    ORMExecuteState,
+    Session,
+    mapped_column,
+    relationship,
+)
+
+from publisher.channels.base import DeliveryStatus
 
 __all__ = [
     "Alert",
@@ -36,6 +48,7 @@ __all__ = [
     "Delivery",
     "DeliveryStatus",
     "Message",
+    "MessageImmutableError",
     "OutboxEntry",
     "Receipt",
     "ReceiptOutcome",
@@ -55,25 +68,26 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Timestamp(DateTime):
-    """Always timezone-aware UTC; SQLite gives naive values back, so they are marked UTC."""
+class Timestamp(TypeDecorator[datetime]):
+    """Always timezone-aware UTC, on every database.
 
+    SQLite keeps the wall-clock time without its offset, so a time is stored
+    as UTC (a Beijing time would otherwise read back eight hours off) and
+    read back marked UTC. A naive time is taken to be UTC already.
+    """
+
+    impl = DateTime(timezone=True)
     cache_ok = True
 
-    def __init__(self) -> None:
-        super().__init__(timezone=True)
-
-    def result_processor(self, dialect: Any, coltype: Any) -> Any:
-        parent = super().result_processor(dialect, coltype)
-
-        def process(value: Any) -> Any:
-            if parent is not None:
-                value = parent(value)
-            if isinstance(value, datetime) and value.tzinfo is None:
-                return value.replace(tzinfo=UTC)
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None or value.tzinfo is None:
             return value
+        return value.astimezone(UTC)
 
-        return process
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
 
 class Base(DeclarativeBase):
@@ -95,33 +109,6 @@ class AlertState(enum.StrEnum):
     PUBLISHED = "published"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
-
-
-class DeliveryStatus(enum.StrEnum):
-    """Where one message stands with one target on one channel."""
-
-    PENDING = "pending"      # row written by fan-out, not yet handed to a worker batch
-    QUEUED = "queued"        # its batch task is on the broker
-    SENDING = "sending"      # a worker is handing it to the channel right now
-    SENT = "sent"            # the channel accepted it; a provider id may follow receipts
-    DELIVERED = "delivered"  # final: the receiver confirmed
-    FAILED = "failed"        # final: permanent error, or retries exhausted
-    EXPIRED = "expired"      # final: the provider gave up, or the alert expired first
-    SKIPPED = "skipped"      # final: not sent on purpose (e.g. superseded before sending)
-
-    @property
-    def is_final(self) -> bool:
-        return self in _FINAL_STATUSES
-
-    @property
-    def was_handed_over(self) -> bool:
-        """The channel has (or may have) the message: never hand it over again."""
-        return self in _HANDED_OVER
-
-
-_FINAL_STATUSES = frozenset({DeliveryStatus.DELIVERED, DeliveryStatus.FAILED,
-                             DeliveryStatus.EXPIRED, DeliveryStatus.SKIPPED})
-_HANDED_OVER = _FINAL_STATUSES | {DeliveryStatus.SENT}
 
 
 class ReceiptOutcome(enum.StrEnum):
@@ -241,6 +228,31 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
 
     alert: Mapped[Alert] = relationship(back_populates="messages")
+
+
+class MessageImmutableError(RuntimeError):
+    """An attempt to change or delete a message that was signed and issued."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(f"messages are immutable: refused to {action} a signed CAP message")
+
+
+# The database refuses too (triggers of the first migration); these say so
+# before any SQL is sent, for the unit of work and for bulk statements alike.
+@orm_event.listens_for(Message, "before_update")
+def _refuse_message_update(_mapper: Mapper[Message], _connection: Any, _target: Message) -> None:
+    raise MessageImmutableError("update")
+
+
+@orm_event.listens_for(Message, "before_delete")
+def _refuse_message_delete(_mapper: Mapper[Message], _connection: Any, _target: Message) -> None:
+    raise MessageImmutableError("delete")
+
+
+@orm_event.listens_for(Session, "do_orm_execute")
+def _refuse_bulk_message_change(state: ORMExecuteState) -> None:
+    if (state.is_update or state.is_delete) and state.bind_mapper is Message.__mapper__:
+        raise MessageImmutableError("update" if state.is_update else "delete")
 
 
 class OutboxEntry(Base):

@@ -1,0 +1,225 @@
+"""The Celery application: queues, delivery guarantees, periodic work, worker start.
+
+``make_celery(settings)`` builds the app; ``celery -A publisher.celery_app
+worker`` finds it as this module's ``app``, built from the configuration when
+the command first asks for it, never at import.
+
+One queue per channel (``channel.<name>``) so that a slow channel never
+holds back another, and ``fanout`` for planning and periodic work. Tasks are
+acknowledged late and requeued when their worker is lost; a worker takes one
+task at a time, so a crash leaves at most one batch in doubt.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+from celery import Celery, signals
+from celery.worker.consumer import Consumer
+from kombu import Queue
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from publisher.cap.districts import DistrictTable, load_districts
+from publisher.channels.base import Channel
+from publisher.channels.registry import create_channel
+from publisher.config import Settings, load_settings
+from publisher.services.delivery import resume_unfinished
+from publisher.services.outbox import relay_outbox
+from publisher.store.db import make_engine, make_session_factory
+
+__all__ = [
+    "FANOUT_QUEUE",
+    "PromptAckConsumer",
+    "PublisherCelery",
+    "broker_redelivers",
+    "channel_queue",
+    "make_celery",
+]
+
+log = logging.getLogger(__name__)
+
+FANOUT_QUEUE = "fanout"
+RELAY_INTERVAL_SECONDS = 15.0
+EXPIRY_INTERVAL_SECONDS = 60.0
+# A web request that publishes must not hang on a broker that is down: the
+# outbox relay sends what could not be sent at once.
+BROKER_CONNECT_TIMEOUT_SECONDS = 2.0
+# An idle consumer of the filesystem transport looks for new files this often.
+FILESYSTEM_POLLING_SECONDS = 0.1
+# The longest a worker's event loop sleeps with nothing to do (kombu's own is 10 s).
+LOOP_WAKE_SECONDS = 1.0
+
+
+def channel_queue(channel: str) -> str:
+    return f"channel.{channel}"
+
+
+def broker_redelivers(broker_url: str) -> bool:
+    """AMQP brokers give an unacknowledged task back when its worker dies; embedded ones lose it."""
+    return broker_url.split("://", 1)[0] in ("amqp", "amqps", "pyamqp", "librabbitmq")
+
+
+def _route(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any],
+           task: Any = None, **kw: Any) -> dict[str, str]:
+    if name == "publisher.send_batch":
+        channel = args[0] if args else kwargs["channel"]
+        return {"queue": channel_queue(str(channel))}
+    return {"queue": FANOUT_QUEUE}
+
+
+def _nothing() -> None:
+    """A timer that only ends the event loop's poll."""
+
+
+class PromptAckConsumer(Consumer):  # type: ignore[misc]
+    """The worker's consumer, acknowledging a finished task at once on the event loop's thread.
+
+    Celery hands a late acknowledgement to the event loop (``hub.call_soon``).
+    When the task ran inside a callback the loop itself had deferred (how
+    kombu reads AMQP frames), the loop then polls without running what was
+    just deferred, for up to ten seconds (kombu's longest poll), and with a
+    prefetch of one the broker sends the next task only after that
+    acknowledgement: every batch after a fan-out waited ten seconds on
+    RabbitMQ. On the loop's own thread the acknowledgement is one frame
+    written to the broker, safe to send at once; from any other thread
+    (a thread pool) it still goes through the loop.
+
+    For the same reason a stop request (SIGTERM, or a test worker's stop)
+    waited for the poll to end; a timer wakes the loop every
+    ``LOOP_WAKE_SECONDS`` so that it notices within that.
+    """
+
+    _loop_thread: int | None = None
+    _wake_timer: Any = None
+
+    def start(self) -> None:
+        self._loop_thread = threading.get_ident()
+        if self.hub is not None and self._wake_timer is None:
+            self._wake_timer = self.hub.call_repeatedly(LOOP_WAKE_SECONDS, _nothing)
+        super().start()
+
+    def call_soon_ack(self, p: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self.hub is None or threading.get_ident() != self._loop_thread:
+            return super().call_soon_ack(p, *args, **kwargs)
+        p(*args, **kwargs)
+        return p
+
+
+class PublisherCelery(Celery):
+    """The Celery app, with the installation's settings and its per-process resources."""
+
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        super().__init__("publisher", broker=settings.broker_url, **options)
+        self.settings = settings
+        self._channels: dict[str, Channel[Any]] = {}
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.database_url)
+
+    @cached_property
+    def session_factory(self) -> sessionmaker[Session]:
+        return make_session_factory(self.engine)
+
+    @cached_property
+    def districts(self) -> DistrictTable | None:
+        path = self.settings.paths.districts_file
+        return load_districts(path) if path.exists() else None
+
+    def channel(self, name: str) -> Channel[Any]:
+        """One instance per channel and process, so connections stay open between batches."""
+        if name not in self._channels:
+            self._channels[name] = create_channel(name, self.settings.channel_options.get(name))
+        return self._channels[name]
+
+    def enqueue_fanout(self, message_id: int, *, retry: bool = True) -> None:
+        self.send_task("publisher.fanout", args=(message_id,), retry=retry)
+
+    def enqueue_batch(self, channel: str, delivery_ids: list[int],
+                      retake_sending: bool = False) -> None:
+        self.send_task("publisher.send_batch", args=(channel, delivery_ids),
+                       kwargs={"retake_sending": retake_sending} if retake_sending else {})
+
+    def fanout_enqueuer(self, *, retry: bool) -> Callable[[int], None]:
+        """What the outbox relay calls; without retry it fails at once when the broker is down."""
+        return lambda message_id: self.enqueue_fanout(message_id, retry=retry)
+
+    def forget_parent_connections(self, **_: Any) -> None:
+        # A forked pool child must not reuse the parent's database connections.
+        if "engine" in self.__dict__:
+            self.engine.dispose(close=False)
+
+    def recover_on_start(self, sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is self:
+            self.recover()
+
+    def recover(self) -> None:
+        """At worker start: relay the outbox, and resume every batch that was not finished."""
+        with self.session_factory() as session:
+            relayed = relay_outbox(session, self.fanout_enqueuer(retry=True))
+            session.commit()
+            resumed = resume_unfinished(
+                session, self.enqueue_batch, self.settings.batch_size,
+                include_sending=not broker_redelivers(self.settings.broker_url))
+        log.info("worker recovered", extra={"relayed": relayed, "resumed_batches": resumed})
+
+
+def _transport_options(settings: Settings) -> dict[str, Any]:
+    if not settings.broker_url.startswith("filesystem://"):
+        return {}
+    # The filesystem transport keeps one file per message in a folder of
+    # the data directory, shared by every process of the installation.
+    folder = settings.paths.data_dir / "broker"
+    folder.mkdir(parents=True, exist_ok=True)
+    control = settings.paths.data_dir / "broker-control"
+    control.mkdir(parents=True, exist_ok=True)
+    return {"data_folder_in": str(folder), "data_folder_out": str(folder),
+            "control_folder": str(control),
+            "store_processed": False, "polling_interval": FILESYSTEM_POLLING_SECONDS}
+
+
+def make_celery(settings: Settings) -> PublisherCelery:
+    app = PublisherCelery(settings)
+    queues = [Queue(FANOUT_QUEUE), *(Queue(channel_queue(name)) for name in settings.channels)]
+    app.conf.update(
+        task_queues=queues,
+        task_default_queue=FANOUT_QUEUE,
+        task_routes=(_route,),
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_ignore_result=True,
+        worker_prefetch_multiplier=1,
+        broker_connection_timeout=BROKER_CONNECT_TIMEOUT_SECONDS,
+        broker_transport_options=_transport_options(settings),
+        broker_connection_retry_on_startup=True,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_hijack_root_logger=False,
+        worker_consumer=f"{PromptAckConsumer.__module__}:{PromptAckConsumer.__qualname__}",
+        beat_schedule={
+            "relay-outbox": {"task": "publisher.relay_outbox",
+                             "schedule": RELAY_INTERVAL_SECONDS},
+            "expire-alerts": {"task": "publisher.expire_alerts",
+                              "schedule": EXPIRY_INTERVAL_SECONDS},
+        },
+    )
+    app.conf.include = ["publisher.tasks"]
+    signals.worker_process_init.connect(app.forget_parent_connections, weak=False)
+    signals.worker_ready.connect(app.recover_on_start, weak=False)
+    return app
+
+
+
+def __getattr__(name: str) -> PublisherCelery:
+    # ``celery -A publisher.celery_app`` reads ``app``; the settings are read
+    # then, at start-up, and the app is kept for the life of the process.
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    built = make_celery(load_settings())
+    globals()["app"] = built
+    return built

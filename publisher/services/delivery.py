@@ -1,0 +1,385 @@
+"""Deliveries: the rows that say who gets which message on which channel, and their sending.
+
+A delivery row exists before anything is sent, one per (message, channel,
+target), so a crash, a redelivered task or a broker outage never loses or
+doubles a message: tasks carry only ids, and every step is a conditional
+update of those rows.
+
+The way of a delivery: PENDING (planned) -> QUEUED (its batch task is on the
+broker) -> SENDING (a worker claimed it and is handing it over) -> SENT or a
+final status. A claim is one UPDATE of PENDING/QUEUED rows, so two copies of
+one batch task never hand a delivery over twice.
+
+The one window left is a worker that dies between handing a batch to its
+channel and recording the outcome: its rows stay SENDING, and nobody knows
+whether the provider got them. When the batch comes back (the broker
+redelivers it, or a worker resumes it at start), a channel that is
+idempotent by delivery id gets them again, and its provider drops what it
+already had: exactly once for the person. Any other channel would risk a
+duplicate, so those rows are marked FAILED with the reason and not resent:
+at most once, and an operator sees each such row.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from publisher.cap.districts import DistrictTable
+from publisher.cap.reader import read_alert
+from publisher.channels.base import (
+    Channel,
+    DeliveryStatus,
+    OutgoingMessage,
+    PermanentChannelError,
+    SendResult,
+    TargetRef,
+    TransientChannelError,
+)
+from publisher.services.delivery_report import delivery_summary, list_deliveries
+from publisher.services.errors import NotFound
+from publisher.services.outbox import relay_outbox
+from publisher.services.receipts import record_receipt
+from publisher.services.targets import AreaSelection, reaches_only_test_targets, select_target_ids
+from publisher.store.models import Delivery, Message, Target, utcnow
+
+__all__ = [
+    "BatchOutcome",
+    "abandon_batch",
+    "delivery_summary",
+    "fan_out",
+    "list_deliveries",
+    "load_outgoing_message",
+    "plan_fanout",
+    "record_receipt",
+    "relay_outbox",
+    "resume_unfinished",
+    "send_batch",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHANNELS = ("memory",)
+_WAITING = (DeliveryStatus.PENDING, DeliveryStatus.QUEUED)
+_INTERRUPTED = ("interrupted while being handed over; not resent, because this channel"
+                " cannot tell whether the provider already has it")
+
+_NOT_A_TEST_TARGET = "not a test target: an Exercise or Test message reaches test targets only"
+
+EnqueueBatch = Callable[[str, list[int]], None]
+
+
+def _message(session: Session, message_id: int) -> Message:
+    message = session.get(Message, message_id)
+    if message is None:
+        raise NotFound(f"no message with id {message_id}", field="message_id")
+    return message
+
+
+def load_outgoing_message(session: Session, message_id: int) -> OutgoingMessage:
+    message = _message(session, message_id)
+    alert = read_alert(message.xml).alert
+    if alert is None:
+        raise ValueError(f"message {message.identifier}: its stored XML holds no readable alert")
+    return OutgoingMessage(message.id, alert, message.xml, message.msg_type, message.status)
+
+
+def _insert_ignoring_existing(session: Session) -> Any:
+    return (postgresql_insert if session.get_bind().dialect.name == "postgresql"
+            else sqlite_insert)(Delivery)
+
+
+def _waiting_deliveries(session: Session, message_id: int, channel: str,
+                        target_ids: list[int]) -> list[int]:
+    now = utcnow()
+    rows = [{"message_id": message_id, "channel": channel, "target_id": target_id,
+             "status": DeliveryStatus.PENDING, "attempts": 0, "created_at": now}
+            for target_id in target_ids]
+    statement = _insert_ignoring_existing(session).on_conflict_do_nothing(
+        index_elements=["message_id", "channel", "target_id"])
+    session.execute(statement, rows)
+    # A fan-out that runs again (its task redelivered) hands on only what is
+    # still waiting; what was claimed or sent stays with its batch.
+    return list(session.scalars(
+        select(Delivery.id).where(
+            Delivery.message_id == message_id, Delivery.channel == channel,
+            Delivery.target_id.in_(target_ids), Delivery.status.in_(_WAITING),
+        ).order_by(Delivery.id)
+    ))
+
+
+def plan_fanout(session: Session, message_id: int, batch_size: int, *,
+                channels: Sequence[str] = DEFAULT_CHANNELS,
+                districts: DistrictTable | None = None) -> Iterator[tuple[str, list[int]]]:
+    """Write the delivery rows of a message and yield them as (channel, delivery ids) batches.
+
+    Idempotent: running it again inserts nothing twice and yields only the
+    deliveries that still wait for a batch.
+    """
+    outgoing = load_outgoing_message(session, message_id)
+    selection = AreaSelection.of_alert(outgoing.alert, districts)
+    test_only = reaches_only_test_targets(outgoing.status)
+    for channel in channels:
+        pending: list[int] = []
+        for target_ids in select_target_ids(session, channel, selection,
+                                            test_only=test_only, page_size=batch_size):
+            pending += _waiting_deliveries(session, message_id, channel, target_ids)
+            while len(pending) >= batch_size:
+                yield channel, pending[:batch_size]
+                pending = pending[batch_size:]
+        if pending:
+            yield channel, pending
+
+
+def _mark_queued(session: Session, delivery_ids: list[int]) -> None:
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(delivery_ids), Delivery.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.QUEUED, queued_at=utcnow())
+    )
+
+
+def fan_out(session_factory: sessionmaker[Session], message_id: int, batch_size: int,
+            enqueue_batch: EnqueueBatch, *, channels: Sequence[str] = DEFAULT_CHANNELS,
+            districts: DistrictTable | None = None) -> int:
+    """Plan a message's deliveries and enqueue one batch task per batch; returns the batches.
+
+    Rows are committed PENDING before their task is enqueued, and QUEUED after,
+    so a crash in between leaves rows that a later run hands on again.
+    """
+    batches = 0
+    with session_factory() as session:
+        identifier = _message(session, message_id).identifier
+        for channel, delivery_ids in plan_fanout(session, message_id, batch_size,
+                                                 channels=channels, districts=districts):
+            session.commit()
+            enqueue_batch(channel, delivery_ids)
+            _mark_queued(session, delivery_ids)
+            session.commit()
+            batches += 1
+    log.info("fan-out planned", extra={"alert_identifier": identifier, "message_id": message_id,
+                                       "batches": batches})
+    return batches
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    """What one run of a batch did, by status, and what it left for a retry."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    retry: list[int] = field(default_factory=list)
+
+    def add(self, status: DeliveryStatus, number: int = 1) -> None:
+        if number:
+            self.counts[status.value] = self.counts.get(status.value, 0) + number
+
+
+def _claim(session: Session, delivery_ids: Sequence[int],
+           statuses: Sequence[DeliveryStatus]) -> list[int]:
+    claimed = session.scalars(
+        update(Delivery)
+        .where(Delivery.id.in_(delivery_ids), Delivery.status.in_(statuses))
+        .values(status=DeliveryStatus.SENDING, attempts=Delivery.attempts + 1)
+        .returning(Delivery.id)
+    )
+    return sorted(claimed)
+
+
+def _record(session: Session, delivery_id: int, status: DeliveryStatus, *,
+            provider_id: str | None = None, error: str | None = None) -> bool:
+    """Move a SENDING delivery to ``status``; False when somebody else moved it meanwhile."""
+    now = utcnow()
+    values: dict[str, Any] = {"status": status, "last_error": error}
+    if provider_id is not None:
+        values["provider_id"] = provider_id
+    if status is DeliveryStatus.SENT or status is DeliveryStatus.DELIVERED:
+        values["sent_at"] = now
+    if status is DeliveryStatus.DELIVERED:
+        values["delivered_at"] = now
+    if status is DeliveryStatus.FAILED:
+        values["failed_at"] = now
+    if status.is_final:
+        values["final_at"] = now
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.status == DeliveryStatus.SENDING)
+        .values(**values)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def _claim_batch(session: Session, channel: Channel[Any], delivery_ids: Sequence[int],
+                 retake_sending: bool, outcome: BatchOutcome) -> list[int]:
+    claimed = _claim(session, delivery_ids, _WAITING)
+    if retake_sending:
+        taken = set(claimed)
+        interrupted = [
+            delivery_id for delivery_id in session.scalars(
+                select(Delivery.id).where(Delivery.id.in_(delivery_ids),
+                                          Delivery.status == DeliveryStatus.SENDING))
+            if delivery_id not in taken
+        ]
+        if channel.idempotent_by_delivery_id:
+            claimed = sorted(claimed + interrupted)
+        else:
+            for delivery_id in interrupted:
+                _record(session, delivery_id, DeliveryStatus.FAILED, error=_INTERRUPTED)
+            outcome.add(DeliveryStatus.FAILED, len(interrupted))
+    return claimed
+
+
+def _target_refs(session: Session, claimed: list[int], test_only: bool,
+                 outcome: BatchOutcome) -> list[TargetRef]:
+    rows = session.execute(
+        select(Delivery.id, Target.id, Target.address, Target.language, Target.is_test)
+        .join(Target, Target.id == Delivery.target_id)
+        .where(Delivery.id.in_(claimed)).order_by(Delivery.id)
+    ).all()
+    refs = []
+    for delivery_id, target_id, address, language, is_test in rows:
+        if test_only and not is_test:
+            # Planning already keeps them out; this guards rows written by
+            # anything else, so that no exercise ever reaches the public.
+            _record(session, delivery_id, DeliveryStatus.SKIPPED,
+                    error=_NOT_A_TEST_TARGET)
+            outcome.add(DeliveryStatus.SKIPPED)
+            continue
+        refs.append(TargetRef(delivery_id, target_id, address, language, is_test))
+    return refs
+
+
+def _hand_over(channel: Channel[Any], message: OutgoingMessage,
+               targets: list[TargetRef]) -> list[SendResult]:
+    if message.msg_type == "Cancel":
+        return channel.cancel(message, targets)
+    return channel.send(message, targets)
+
+
+def _record_results(session: Session, targets: list[TargetRef], results: list[SendResult],
+                    outcome: BatchOutcome) -> None:
+    by_delivery = {result.delivery_id: result for result in results}
+    for target in targets:
+        result = by_delivery.get(target.delivery_id)
+        if result is None:
+            result = SendResult(target.delivery_id, None, DeliveryStatus.FAILED,
+                                "the channel reported nothing for this delivery")
+        if result.status in _WAITING:
+            _return_to_queue(session, [target.delivery_id], result.error or "deferred")
+            outcome.retry.append(target.delivery_id)
+            continue
+        if result.status is DeliveryStatus.SENDING:
+            result = SendResult(result.delivery_id, result.provider_id, DeliveryStatus.SENT,
+                                result.error)
+        if _record(session, target.delivery_id, result.status, provider_id=result.provider_id,
+                   error=result.error):
+            outcome.add(result.status)
+
+
+def _return_to_queue(session: Session, delivery_ids: Sequence[int], reason: str) -> None:
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(delivery_ids), Delivery.status == DeliveryStatus.SENDING)
+        .values(status=DeliveryStatus.QUEUED, last_error=reason)
+    )
+
+
+def _fail_all(session: Session, delivery_ids: Sequence[int], reason: str) -> int:
+    return sum(_record(session, delivery_id, DeliveryStatus.FAILED, error=reason)
+               for delivery_id in delivery_ids)
+
+
+def send_batch(session_factory: sessionmaker[Session], channel: Channel[Any],
+               delivery_ids: Sequence[int], *, retake_sending: bool = False) -> BatchOutcome:
+    """Hand one batch of deliveries to its channel and record what became of each.
+
+    Deliveries already handed over are skipped. ``retake_sending`` is for a
+    batch that comes back after its worker died (see the module docstring).
+    Raises TransientChannelError, after putting the deliveries back in the
+    queue, when the batch or part of it should be tried again later.
+    """
+    outcome = BatchOutcome()
+    with session_factory() as session:
+        claimed = _claim_batch(session, channel, delivery_ids, retake_sending, outcome)
+        if not claimed:
+            session.commit()
+            return outcome
+        message_id = session.scalar(select(Delivery.message_id).where(Delivery.id == claimed[0]))
+        assert message_id is not None
+        message = load_outgoing_message(session, message_id)
+        targets = _target_refs(session, claimed, reaches_only_test_targets(message.status),
+                               outcome)
+        # SENDING is durable before the channel sees anything: a worker that
+        # starts after a crash knows which hand-overs may have happened.
+        session.commit()
+        if not targets:
+            return outcome
+        handed = [target.delivery_id for target in targets]
+        try:
+            results = _hand_over(channel, message, targets)
+        except TransientChannelError as error:
+            _return_to_queue(session, handed, error.reason)
+            session.commit()
+            raise
+        except PermanentChannelError as error:
+            outcome.add(DeliveryStatus.FAILED, _fail_all(session, handed, error.reason))
+            session.commit()
+            _log_batch(message, channel, outcome)
+            return outcome
+        _record_results(session, targets, results, outcome)
+        session.commit()
+    _log_batch(message, channel, outcome)
+    if outcome.retry:
+        raise TransientChannelError(f"{len(outcome.retry)} deliveries deferred by the channel")
+    return outcome
+
+
+def _log_batch(message: OutgoingMessage, channel: Channel[Any], outcome: BatchOutcome) -> None:
+    log.info("batch handed over", extra={"alert_identifier": message.identifier,
+                                         "channel": channel.name, "counts": outcome.counts})
+
+
+def abandon_batch(session_factory: sessionmaker[Session], delivery_ids: Sequence[int],
+                  reason: str) -> int:
+    """Mark what of a batch still waits as FAILED, when its retries are exhausted."""
+    with session_factory() as session:
+        claimed = _claim(session, delivery_ids, _WAITING)
+        failed = _fail_all(session, claimed, f"gave up: {reason}")
+        session.commit()
+    return failed
+
+
+def resume_unfinished(session: Session, enqueue_batch: Callable[[str, list[int], bool], None],
+                      batch_size: int, *, include_sending: bool) -> int:
+    """Enqueue again every batch of deliveries that has not been handed over; returns batches.
+
+    Run when a worker starts. Waiting deliveries are always safe to enqueue
+    again (claims are atomic). SENDING ones belong to a worker that died
+    only when no other worker runs: ``include_sending`` is for a broker that
+    does not redeliver an unacknowledged task by itself (the embedded ones),
+    where one worker serves the installation.
+    """
+    statuses = [*_WAITING, DeliveryStatus.SENDING] if include_sending else list(_WAITING)
+    batches = 0
+    last: tuple[str, int] = ("", 0)
+    while True:
+        rows = session.execute(
+            select(Delivery.channel, Delivery.id)
+            .where(Delivery.status.in_(statuses),
+                   (Delivery.channel > last[0])
+                   | ((Delivery.channel == last[0]) & (Delivery.id > last[1])))
+            .order_by(Delivery.channel, Delivery.id).limit(batch_size)
+        ).all()
+        if not rows:
+            return batches
+        last = (rows[-1].channel, rows[-1].id)
+        for channel in dict.fromkeys(row.channel for row in rows):
+            enqueue_batch(channel, [row.id for row in rows if row.channel == channel],
+                          include_sending)
+            batches += 1

@@ -1,0 +1,139 @@
+"""Who a message reaches on one channel: targets by district code and by location.
+
+A target is reached when
+- a GB/T 2260 geocode of the message names its district (110000 names the
+  whole city, 110100 every district whose code starts 1101), or
+- it has a location inside one of the message's polygons or circles, or
+- it has a location but no district code, and lies inside the boundary of a
+  district a geocode names (when a district table is given).
+
+Only Actual messages reach every target: Exercise, Test, System and Draft
+reach targets marked as test targets, and nothing else, whatever the area.
+
+Targets are read page by page in id order (keyset pagination), so memory
+stays flat however many there are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import shapely
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy.orm import Session
+
+from publisher.cap.areas import area_geometry
+from publisher.cap.districts import DistrictTable, is_gb_t_2260
+from publisher.cap.model import Alert, Area, Status
+from publisher.store.models import Target
+
+__all__ = ["AreaSelection", "reaches_only_test_targets", "select_target_ids"]
+
+_CODE_LENGTH = 6
+
+
+def reaches_only_test_targets(status: str) -> bool:
+    """Only an Actual message may reach targets that are not test targets."""
+    return status != Status.ACTUAL.value
+
+
+def _code_prefix(code: str) -> str:
+    # GB/T 2260 codes nest: 110000 is the municipality, 1101xx its districts.
+    if code.endswith("0000"):
+        return code[:2]
+    if code.endswith("00"):
+        return code[:4]
+    return code
+
+
+def _union(geometries: list[BaseGeometry]) -> BaseGeometry | None:
+    present = [geometry for geometry in geometries if not geometry.is_empty]
+    if not present:
+        return None
+    union = shapely.union_all(present)
+    shapely.prepare(union)
+    return union
+
+
+@dataclass(frozen=True, slots=True)
+class AreaSelection:
+    """The areas of a message reduced to what a target query needs."""
+
+    code_prefixes: frozenset[str]
+    drawn: BaseGeometry | None
+    """Polygons and circles: reach every located target inside."""
+    named: BaseGeometry | None
+    """Boundaries of geocoded districts: reach located targets without a district code."""
+
+    @classmethod
+    def of_alert(cls, alert: Alert, districts: DistrictTable | None = None) -> AreaSelection:
+        areas: list[Area] = [area for info in alert.infos for area in info.areas]
+        codes = {
+            geocode.value.strip()
+            for area in areas for geocode in area.geocodes
+            if is_gb_t_2260(geocode.value_name) and len(geocode.value.strip()) == _CODE_LENGTH
+        }
+        named = []
+        if districts is not None:
+            found = (districts.resolve_geocode("GB/T 2260", code) for code in codes)
+            named = [district.geometry for district in found if district is not None]
+        return cls(
+            code_prefixes=frozenset(_code_prefix(code) for code in codes),
+            drawn=_union([area_geometry(area) for area in areas]),
+            named=_union(named),
+        )
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.code_prefixes and self.drawn is None and self.named is None
+
+    def _code_condition(self) -> ColumnElement[bool]:
+        return or_(false(), *(Target.district_code.startswith(prefix, autoescape=True)
+                              for prefix in sorted(self.code_prefixes)))
+
+    def _box_condition(self) -> ColumnElement[bool]:
+        boxes = [geometry.bounds for geometry in (self.drawn, self.named) if geometry is not None]
+        return or_(false(), *(
+            and_(Target.lon.between(west, east), Target.lat.between(south, north))
+            for west, south, east, north in boxes
+        ))
+
+    def candidates(self) -> ColumnElement[bool]:
+        """A cheap SQL superset of the targets reached; ``reaches`` decides."""
+        return or_(self._code_condition(), self._box_condition())
+
+    def reaches(self, district_code: str | None, lon: float | None, lat: float | None) -> bool:
+        if district_code is not None and any(
+            district_code.startswith(prefix) for prefix in self.code_prefixes
+        ):
+            return True
+        if lon is None or lat is None:
+            return False
+        if self.drawn is not None and shapely.intersects_xy(self.drawn, lon, lat):
+            return True
+        return bool(district_code is None and self.named is not None
+                    and shapely.intersects_xy(self.named, lon, lat))
+
+
+def select_target_ids(session: Session, channel: str, selection: AreaSelection, *,
+                      test_only: bool, page_size: int) -> Iterator[list[int]]:
+    """Ids of the active targets of ``channel`` the selection reaches, a page at a time."""
+    if selection.is_empty:
+        return
+    conditions = [Target.channel == channel, Target.active.is_(True), selection.candidates()]
+    if test_only:
+        conditions.append(Target.is_test.is_(True))
+    query = select(Target.id, Target.district_code, Target.lon, Target.lat).where(*conditions)
+    last_id = 0
+    while True:
+        rows = session.execute(
+            query.where(Target.id > last_id).order_by(Target.id).limit(page_size)
+        ).all()
+        if not rows:
+            return
+        last_id = rows[-1].id
+        reached = [row.id for row in rows if selection.reaches(row.district_code, row.lon, row.lat)]
+        if reached:
+            yield reached

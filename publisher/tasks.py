@@ -1,0 +1,75 @@
+"""Thin Celery entry points: each passes ids to a service and nothing else.
+
+Retries are declared here: a transient channel error retries the batch with
+exponential backoff and jitter; when the retries are exhausted the batch's
+waiting deliveries are marked failed with the reason.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from celery import Task, shared_task
+
+from publisher.celery_app import PublisherCelery
+from publisher.channels.base import TransientChannelError
+from publisher.services import delivery
+from publisher.services.lifecycle import expire_due
+from publisher.services.outbox import relay_outbox as relay_outbox_service
+
+__all__ = ["expire_alerts", "fanout", "relay_outbox", "send_batch"]
+
+MAX_BATCH_RETRIES = 8
+RETRY_BACKOFF_MAX_SECONDS = 300
+
+
+def _app(task: Task[Any, Any]) -> PublisherCelery:
+    return cast(PublisherCelery, task.app)
+
+
+class BatchTask(Task[Any, Any]):
+    def on_failure(self, exc: Exception, task_id: str, args: tuple[Any, ...],
+                   kwargs: dict[str, Any], einfo: Any) -> None:
+        delivery_ids = args[1] if len(args) > 1 else kwargs["delivery_ids"]
+        delivery.abandon_batch(_app(self).session_factory, delivery_ids,
+                               f"{type(exc).__name__}: {exc}")
+
+
+@shared_task(bind=True, name="publisher.fanout")
+def fanout(self: Task[Any, Any], message_id: int) -> int:
+    app = _app(self)
+    return delivery.fan_out(app.session_factory, message_id, app.settings.batch_size,
+                            app.enqueue_batch, channels=app.settings.channels,
+                            districts=app.districts)
+
+
+@shared_task(bind=True, name="publisher.send_batch", base=BatchTask,
+             autoretry_for=(TransientChannelError,), max_retries=MAX_BATCH_RETRIES,
+             retry_backoff=True, retry_backoff_max=RETRY_BACKOFF_MAX_SECONDS, retry_jitter=True)
+def send_batch(self: Task[Any, Any], channel: str, delivery_ids: list[int],
+               retake_sending: bool = False) -> dict[str, int]:
+    app = _app(self)
+    # A task the broker gives back after its worker died may have been in
+    # the middle of a hand-over.
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    outcome = delivery.send_batch(app.session_factory, app.channel(channel), delivery_ids,
+                                  retake_sending=retake_sending or redelivered)
+    return outcome.counts
+
+
+@shared_task(bind=True, name="publisher.relay_outbox")
+def relay_outbox(self: Task[Any, Any]) -> int:
+    app = _app(self)
+    with app.session_factory() as session:
+        relayed = relay_outbox_service(session, app.fanout_enqueuer(retry=True))
+        session.commit()
+    return relayed
+
+
+@shared_task(bind=True, name="publisher.expire_alerts")
+def expire_alerts(self: Task[Any, Any]) -> list[int]:
+    with _app(self).session_factory() as session:
+        expired = expire_due(session, datetime.now(UTC))
+        session.commit()
+    return expired

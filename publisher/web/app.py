@@ -1,0 +1,53 @@
+"""The aiohttp application: the staff REST API, the public pages and the health probe."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from publisher.celery_app import make_celery
+from publisher.config import Settings
+from publisher.services.signer import CenterSigner
+from publisher.store.db import make_engine, make_session_factory
+from publisher.web import api, public
+from publisher.web.auth import auth_middleware
+from publisher.web.bodies import MAX_BODY_BYTES
+from publisher.web.context import FANOUT, HEALTH, SESSIONS, SETTINGS, SIGNER
+from publisher.web.errors import error_middleware
+from publisher.web.fanout import FanoutTrigger
+from publisher.web.health import HealthProbe
+from publisher.web.representations import json_response
+
+__all__ = ["create_app"]
+
+
+async def _health(request: web.Request) -> web.Response:
+    healthy, report = await request.app[HEALTH].report()
+    return json_response(report, status=200 if healthy else 503)
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    engine = make_engine(settings.database_url)
+    sessions = make_session_factory(engine)
+    celery = make_celery(settings)
+    app[SESSIONS] = sessions
+    app[SIGNER] = CenterSigner.load_or_create(settings)
+    app[FANOUT] = FanoutTrigger(sessions, celery.fanout_enqueuer(retry=False))
+    app[HEALTH] = HealthProbe(settings, sessions, celery)
+    yield
+    celery.close()
+    engine.dispose()
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The web application for ``settings``; the database must be migrated already."""
+    app = web.Application(middlewares=[error_middleware, auth_middleware],
+                          client_max_size=MAX_BODY_BYTES)
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_resources)
+    app.add_routes(api.routes)
+    app.add_routes(public.routes)
+    app.router.add_get("/health", _health)
+    return app

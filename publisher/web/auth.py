@@ -1,0 +1,44 @@
+"""Bearer-token authentication for the staff API.
+
+The web layer only establishes who is calling; what they may do is decided
+by the services, which check the actor's roles on every use case.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from publisher.services.actors import Actor
+from publisher.services.errors import Unauthenticated
+from publisher.services.users import actor_for_token
+from publisher.web.context import ACTOR, in_transaction
+
+__all__ = ["STAFF_PREFIX", "auth_middleware", "current_actor"]
+
+STAFF_PREFIX = "/api/"
+_SCHEME = "bearer"
+
+
+def _bearer_token(request: web.Request) -> str:
+    header = request.headers.get("Authorization")
+    if header is None:
+        raise Unauthenticated("a bearer token is required", field="Authorization")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != _SCHEME or not token.strip():
+        raise Unauthenticated("expected 'Authorization: Bearer <token>'",
+                              field="Authorization")
+    return token.strip()
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path.startswith(STAFF_PREFIX):
+        token = _bearer_token(request)
+        request[ACTOR] = await in_transaction(
+            request, lambda session: actor_for_token(session, token))
+    return await handler(request)
+
+
+def current_actor(request: web.Request) -> Actor:
+    return request[ACTOR]

@@ -1,0 +1,73 @@
+"""``GET /health``: is the database answering, is the broker reachable, is each channel loadable.
+
+Each check runs in a worker thread under a deadline, so a hung dependency
+makes the report say so instead of making the probe hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from celery import Celery
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from publisher.channels.registry import create_channel
+from publisher.config import Settings
+from publisher.store.db import session_scope
+
+__all__ = ["CHECK_TIMEOUT_SECONDS", "HealthProbe"]
+
+CHECK_TIMEOUT_SECONDS = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class HealthProbe:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    celery: Celery
+
+    def _database(self) -> str:
+        with session_scope(self.sessions) as session:
+            session.execute(text("SELECT 1"))
+            return session.get_bind().dialect.name
+
+    def _broker(self) -> str:
+        with self.celery.connection_for_read(connect_timeout=CHECK_TIMEOUT_SECONDS) as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0,
+                                         timeout=CHECK_TIMEOUT_SECONDS)
+            # as_uri() leaves the password out.
+            return str(connection.as_uri())
+
+    def _channel(self, name: str) -> Callable[[], str]:
+        def check() -> str:
+            channel = create_channel(name, self.settings.channel_options.get(name, {}))
+            channel.close()
+            return type(channel).__qualname__
+        return check
+
+    async def report(self) -> tuple[bool, dict[str, Any]]:
+        """(all ok, the report): each part ``{"ok": bool, "detail": str}``."""
+        checks: dict[str, Callable[[], str]] = {"database": self._database,
+                                                "broker": self._broker}
+        channels = {name: self._channel(name) for name in self.settings.channels}
+        results = await asyncio.gather(*(_run(check) for check in [*checks.values(),
+                                                                   *channels.values()]))
+        parts = dict(zip([*checks, *channels], results, strict=True))
+        report: dict[str, Any] = {name: parts[name] for name in checks}
+        report["channels"] = {name: parts[name] for name in channels}
+        healthy = all(part["ok"] for part in parts.values())
+        return healthy, {"status": "ok" if healthy else "failing", **report}
+
+
+async def _run(check: Callable[[], str]) -> dict[str, Any]:
+    try:
+        detail = await asyncio.wait_for(asyncio.to_thread(check), CHECK_TIMEOUT_SECONDS * 2)
+    except TimeoutError:
+        return {"ok": False, "detail": f"no answer within {CHECK_TIMEOUT_SECONDS * 2:g} s"}
+    except Exception as error:  # a health report names every failure instead of raising
+        return {"ok": False, "detail": f"{type(error).__name__}: {error}"}
+    return {"ok": True, "detail": detail}

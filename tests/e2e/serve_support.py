@@ -1,0 +1,96 @@
+"""Run ``publisher`` commands as a user would: the demo's preparation and ``publisher serve``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["BIN", "Installation", "demo_tokens", "free_port", "serving"]
+
+BIN = Path(sys.executable).parent
+STARTUP_SECONDS = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def command_environment() -> dict[str, str]:
+    environment = {key: value for key, value in os.environ.items()
+                   if not key.startswith("PUBLISHER_")}
+    environment["PATH"] = f"{BIN}{os.pathsep}{environment.get('PATH', '')}"
+    return environment
+
+
+@dataclass
+class Installation:
+    data_dir: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def publisher(self, *arguments: str, stdin: str | None = None) -> str:
+        done = subprocess.run(
+            [str(BIN / "publisher"), *arguments, "--data-dir", str(self.data_dir)],
+            input=stdin, capture_output=True, text=True, timeout=60,
+            env=command_environment(), check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+
+def demo_tokens(installation: Installation) -> dict[str, str]:
+    """Run the demo's preparation; the variables it tells the reader to export."""
+    output = installation.publisher("demo", "--prepare-only", "--port", str(installation.port))
+    exported = dict(line.strip().removeprefix("export ").split("=", 1)
+                    for line in output.splitlines() if line.strip().startswith("export "))
+    assert exported["URL"] == installation.url
+    return exported
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "publisher exited during start-up"
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"publisher did not become healthy within {STARTUP_SECONDS} s")
+
+
+@contextmanager
+def serving(installation: Installation, log: Path,
+            command: str = "serve") -> Iterator[subprocess.Popen[bytes]]:
+    """``publisher serve`` (or ``web``) until the block ends, then a clean stop."""
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [str(BIN / "publisher"), command, "--host", "127.0.0.1",
+             "--port", str(installation.port), "--data-dir", str(installation.data_dir)],
+            stdout=output, stderr=subprocess.STDOUT, env=command_environment())
+    try:
+        _wait_healthy(installation.url, process)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

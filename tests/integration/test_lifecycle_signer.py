@@ -1,0 +1,31 @@
+"""The center's signing identity: made once, reused, never shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from publisher.config import Settings, load_settings
+from publisher.services.signer import CenterSigner, SignerSetupError
+
+
+def test_the_identity_is_reused_and_the_key_never_shown(center_settings: Settings,
+                                                        center_signer: CenterSigner) -> None:
+    again = CenterSigner.load_or_create(center_settings)
+    assert again.key_pem == center_signer.key_pem
+    shown = repr(again)
+    assert "PRIVATE" not in shown
+    assert again.key_pem.decode() not in shown
+    assert "Beijing Warning Center" in shown
+    assert (center_settings.paths.keys_dir / "key.pem").stat().st_mode & 0o077 == 0
+
+
+def test_half_an_identity_is_refused(tmp_path: Path, center_settings: Settings) -> None:
+    settings = load_settings({}, data_dir=tmp_path)
+    settings.paths.keys_dir.mkdir(parents=True)
+    (settings.paths.keys_dir / "cert.pem").write_bytes(
+        (center_settings.paths.keys_dir / "cert.pem").read_bytes())
+    with pytest.raises(SignerSetupError, match=r"key\.pem"):
+        CenterSigner.load_or_create(settings)
+    assert not (settings.paths.keys_dir / "key.pem").exists()

@@ -1,0 +1,170 @@
+"""Fixtures for the real services of this machine: PostgreSQL and RabbitMQ.
+
+A test that needs one skips with the reason when it is unreachable, except
+under CI (``CI=true``), where a missing service is a failure: CI starts them.
+
+Isolation:
+- PostgreSQL: a fresh database per test session (per xdist worker), dropped after.
+- RabbitMQ: a fresh virtual host per test session, made and removed with
+  ``rabbitmqctl`` (this machine runs the broker locally and as root); queue
+  names are then free of clashes with any other run. Without ``rabbitmqctl``
+  the default vhost is used and the tests that need isolation skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from publisher.config import Settings, load_settings
+from publisher.services.signer import CenterSigner
+from publisher.store.db import make_engine, make_session_factory, upgrade_database
+from publisher.store.models import Base
+
+__all__ = [
+    "center_settings",
+    "center_signer",
+    "database_url",
+    "migrated_postgres_url",
+    "postgres_url",
+    "rabbitmq_url",
+    "require_service",
+    "session_factory",
+]
+
+POSTGRES_HOST = os.environ.get("PUBLISHER_TEST_POSTGRES_HOST", "127.0.0.1")
+POSTGRES_PORT = int(os.environ.get("PUBLISHER_TEST_POSTGRES_PORT", "5432"))
+RABBITMQ_HOST = os.environ.get("PUBLISHER_TEST_RABBITMQ_HOST", "127.0.0.1")
+RABBITMQ_PORT = int(os.environ.get("PUBLISHER_TEST_RABBITMQ_PORT", "5672"))
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip (or fail under CI) when the service is not listening."""
+    if _reachable(host, port):
+        return
+    reason = f"{name} is not reachable at {host}:{port}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}; CI must start it", pytrace=False)
+    pytest.skip(reason)
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """SQLAlchemy URL of a fresh PostgreSQL database, dropped at the end of the session."""
+    require_service("PostgreSQL", POSTGRES_HOST, POSTGRES_PORT)
+    import psycopg
+
+    admin = f"host={POSTGRES_HOST} port={POSTGRES_PORT} user=postgres dbname=test"
+    database = _unique("publisher_test")
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{database}"')
+    try:
+        yield f"postgresql+psycopg://postgres@{POSTGRES_HOST}:{POSTGRES_PORT}/{database}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def _rabbitmqctl(*arguments: str) -> None:
+    subprocess.run(["rabbitmqctl", *arguments], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> Iterator[str]:
+    """AMQP URL of a fresh virtual host (guest/guest), deleted at the end of the session."""
+    require_service("RabbitMQ", RABBITMQ_HOST, RABBITMQ_PORT)
+    if shutil.which("rabbitmqctl") is None:
+        reason = "rabbitmqctl is not installed: no isolated virtual host can be made"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    vhost = _unique("publisher-test")
+    _rabbitmqctl("add_vhost", vhost)
+    try:
+        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        yield f"amqp://guest:guest@{RABBITMQ_HOST}:{RABBITMQ_PORT}/{vhost}"
+    finally:
+        _rabbitmqctl("delete_vhost", vhost)
+
+
+# --- Store: migrated databases, one per test, on SQLite and on PostgreSQL ---
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres_url(postgres_url: str) -> str:
+    upgrade_database(postgres_url)
+    return postgres_url
+
+
+@pytest.fixture(scope="session")
+def _migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "publisher.db"
+    url = f"sqlite:///{path}"
+    upgrade_database(url)
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        # Folds the WAL into the file, so that a copy of the file is the whole database.
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+def _emptied(url: str) -> str:
+    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        # TRUNCATE fires no row triggers, so the immutable messages go too.
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """URL of an empty, migrated database: a SQLite file, or the session's PostgreSQL emptied."""
+    if request.param == "postgresql":
+        return _emptied(request.getfixturevalue("migrated_postgres_url"))
+    path = tmp_path / "publisher.db"
+    path.write_bytes(request.getfixturevalue("_migrated_sqlite_template").read_bytes())
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def session_factory(database_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(database_url)
+    try:
+        yield make_session_factory(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def center_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings of a fresh installation: project config, data in a temporary directory."""
+    return load_settings({}, data_dir=tmp_path_factory.mktemp("center"))
+
+
+@pytest.fixture(scope="session")
+def center_signer(center_settings: Settings) -> CenterSigner:
+    return CenterSigner.load_or_create(center_settings)
