@@ -39,15 +39,17 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from publisher.cap import write_alert
 from publisher.cap.districts import load_districts
 from publisher.cap.model import Area, NamedValue, Status
+from publisher.celery_app import make_celery
 from publisher.config import load_settings
 from publisher.sample_alert import rainstorm_red_warning
 from publisher.services.delivery import fan_out
 from publisher.store.db import make_engine, make_session_factory, upgrade_database
-from publisher.store.models import Alert, AlertState, Message, Target, User
+from publisher.store.models import Alert, AlertState, Delivery, Message, OutboxEntry, User
 
 __all__ = ["main", "publish_message", "scratch_database"]
 
@@ -119,33 +121,35 @@ def add_targets(url: str, count: int) -> tuple[int, int]:
     return first, last
 
 
-def publish_message(url: str, *, areas: tuple[Area, ...], sequence: int = 1) -> int:
-    """A published Actual message (unsigned: planning reads, never verifies); its id."""
+def publish_message(session: Session, *, areas: tuple[Area, ...], sequence: int = 1,
+                    outbox: bool = False) -> int:
+    """Commit a published Actual message (and its outbox row if asked); its id.
+
+    Unsigned: planning and sending read the message, they never verify it.
+    """
     sent = datetime.now(UTC).replace(microsecond=0)
     cap_alert = rainstorm_red_warning(sent, sequence, status=Status.ACTUAL)
     cap_alert = replace(cap_alert, infos=tuple(replace(info, areas=areas)
                                                for info in cap_alert.infos))
     xml = write_alert(cap_alert)
-    engine = make_engine(url)
-    try:
-        with make_session_factory(engine)() as session:
-            author = session.scalar(select(User).where(User.username == "bench"))
-            if author is None:
-                author = User(username="bench", password_hash="not-a-login")
-                session.add(author)
-                session.flush()
-            alert = Alert(state=AlertState.PUBLISHED, draft={}, status=cap_alert.status.value,
-                          event=cap_alert.infos[0].event, author_id=author.id)
-            session.add(alert)
-            session.flush()
-            message = Message(alert_id=alert.id, identifier=cap_alert.identifier,
-                              sender=cap_alert.sender, sent=cap_alert.sent, msg_type="Alert",
-                              status=cap_alert.status.value, xml=xml, sha256="0" * 64)
-            session.add(message)
-            session.commit()
-            return message.id
-    finally:
-        engine.dispose()
+    author = session.scalar(select(User).where(User.username == "bench"))
+    if author is None:
+        author = User(username="bench", password_hash="not-a-login")
+        session.add(author)
+        session.flush()
+    alert = Alert(state=AlertState.PUBLISHED, draft={}, status=cap_alert.status.value,
+                  event=cap_alert.infos[0].event, author_id=author.id)
+    session.add(alert)
+    session.flush()
+    message = Message(alert_id=alert.id, identifier=cap_alert.identifier,
+                      sender=cap_alert.sender, sent=cap_alert.sent, msg_type="Alert",
+                      status=cap_alert.status.value, xml=xml, sha256="0" * 64)
+    session.add(message)
+    session.flush()
+    if outbox:
+        session.add(OutboxEntry(message_id=message.id))
+    session.commit()
+    return message.id
 
 
 def city_area() -> tuple[Area, ...]:
@@ -188,8 +192,6 @@ def _run_ours(url: str, message_id: int, batch_size: int, broker: str | None) ->
     recorder = _Recorder()
     app = None
     if broker is not None:
-        from publisher.celery_app import make_celery  # noqa: PLC0415
-
         settings = load_settings({"PUBLISHER_BROKER_URL": broker, "PUBLISHER_DATABASE_URL": url},
                                  PROJECT_ROOT / "var")
         app = make_celery(settings)
@@ -234,8 +236,6 @@ def _reached(url: str, message_id: int) -> int:
     engine = make_engine(url)
     try:
         with engine.connect() as connection:
-            from publisher.store.models import Delivery  # noqa: PLC0415
-
             return int(connection.scalar(select(func.count()).select_from(Delivery)
                                          .where(Delivery.message_id == message_id)) or 0)
     finally:
@@ -266,7 +266,10 @@ def main() -> None:
     with scratch_database(arguments.admin_dsn) as url:
         setup = time.perf_counter()
         first, last = add_targets(url, arguments.targets)
-        message_id = publish_message(url, areas=city_area())
+        engine = make_engine(url)
+        with make_session_factory(engine)() as session:
+            message_id = publish_message(session, areas=city_area())
+        engine.dispose()
         print(f"cores: {os.cpu_count()}; Python {platform.python_version()}; "
               f"PostgreSQL {_server_version(url)}; targets: {arguments.targets:,} "
               f"(set up in {time.perf_counter() - setup:.1f} s); batch size "

@@ -20,7 +20,7 @@ from typing import Any
 
 from celery import Celery, signals
 from celery.worker.consumer import Consumer
-from kombu import Queue
+from kombu import Exchange, Queue
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,6 +44,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 FANOUT_QUEUE = "fanout"
+TASK_EXCHANGE = Exchange("publisher", type="direct")
 RELAY_INTERVAL_SECONDS = 15.0
 EXPIRY_INTERVAL_SECONDS = 60.0
 # A web request that publishes must not hang on a broker that is down: the
@@ -183,12 +184,21 @@ def _transport_options(settings: Settings) -> dict[str, Any]:
             "store_processed": False, "polling_interval": FILESYSTEM_POLLING_SECONDS}
 
 
+def _queue(name: str) -> Queue:
+    # Each queue gets its own routing key on one direct exchange. Left to
+    # Celery's defaults, every queue is bound with the default queue's key,
+    # and a batch published for one channel lands in every queue.
+    return Queue(name, TASK_EXCHANGE, routing_key=name)
+
+
 def make_celery(settings: Settings) -> PublisherCelery:
     app = PublisherCelery(settings)
-    queues = [Queue(FANOUT_QUEUE), *(Queue(channel_queue(name)) for name in settings.channels)]
+    queues = [_queue(FANOUT_QUEUE), *(_queue(channel_queue(name)) for name in settings.channels)]
     app.conf.update(
         task_queues=queues,
         task_default_queue=FANOUT_QUEUE,
+        task_default_exchange=TASK_EXCHANGE.name,
+        task_default_routing_key=FANOUT_QUEUE,
         task_routes=(_route,),
         task_acks_late=True,
         task_reject_on_worker_lost=True,

@@ -22,12 +22,26 @@ at most once, and an operator sees each such row.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    func,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -47,7 +61,12 @@ from publisher.services.delivery_report import delivery_summary, list_deliveries
 from publisher.services.errors import NotFound
 from publisher.services.outbox import relay_outbox
 from publisher.services.receipts import record_receipt
-from publisher.services.targets import AreaSelection, reaches_only_test_targets, select_target_ids
+from publisher.services.targets import (
+    AreaSelection,
+    eligible_targets,
+    reaches_only_test_targets,
+    select_located_target_ids,
+)
 from publisher.store.models import Delivery, Message, Target, utcnow
 
 __all__ = [
@@ -92,27 +111,69 @@ def load_outgoing_message(session: Session, message_id: int) -> OutgoingMessage:
 
 
 def _insert_ignoring_existing(session: Session) -> Any:
+    # On the table, not the mapped class: the returned ids are plain values,
+    # with no ORM identity to build for each of them.
     return (postgresql_insert if session.get_bind().dialect.name == "postgresql"
-            else sqlite_insert)(Delivery)
+            else sqlite_insert)(cast(Table, Delivery.__table__))
 
 
-def _waiting_deliveries(session: Session, message_id: int, channel: str,
-                        target_ids: list[int]) -> list[int]:
+def _insert_deliveries(session: Session, message_id: int, channel: str,
+                       target_ids: Select[Any] | list[int],
+                       offered: int) -> list[int]:
+    """Insert the PENDING deliveries of ``target_ids`` not yet planned; their ids.
+
+    ``offered`` is how many targets ``target_ids`` holds: when fewer rows were
+    new, the fan-out runs again (its task redelivered), and it hands on
+    those of the earlier rows that still wait for a batch; what was claimed
+    or sent stays with its batch.
+    """
     now = utcnow()
-    rows = [{"message_id": message_id, "channel": channel, "target_id": target_id,
+    statement = _insert_ignoring_existing(session)
+    if isinstance(target_ids, list):
+        statement = statement.values([
+            {"message_id": message_id, "channel": channel, "target_id": target_id,
              "status": DeliveryStatus.PENDING, "attempts": 0, "created_at": now}
-            for target_id in target_ids]
-    statement = _insert_ignoring_existing(session).on_conflict_do_nothing(
-        index_elements=["message_id", "channel", "target_id"])
-    session.execute(statement, rows)
-    # A fan-out that runs again (its task redelivered) hands on only what is
-    # still waiting; what was claimed or sent stays with its batch.
-    return list(session.scalars(
-        select(Delivery.id).where(
-            Delivery.message_id == message_id, Delivery.channel == channel,
-            Delivery.target_id.in_(target_ids), Delivery.status.in_(_WAITING),
-        ).order_by(Delivery.id)
-    ))
+            for target_id in target_ids])
+    else:
+        statement = statement.from_select(
+            ["message_id", "channel", "target_id", "status", "attempts", "created_at"],
+            target_ids.with_only_columns(
+                literal(message_id, Delivery.message_id.type),
+                literal(channel, Delivery.channel.type), Target.id,
+                literal(DeliveryStatus.PENDING, Delivery.status.type),
+                literal(0), literal(now, Delivery.created_at.type)))
+    inserted = list(session.scalars(
+        statement.on_conflict_do_nothing(index_elements=["message_id", "channel", "target_id"])
+        .returning(Delivery.__table__.c.id)))
+    if len(inserted) < offered:
+        inserted = list(session.scalars(
+            select(Delivery.id).where(
+                Delivery.message_id == message_id, Delivery.channel == channel,
+                Delivery.target_id.in_(target_ids), Delivery.status.in_(_WAITING))))
+    return sorted(inserted)
+
+
+def _plan_by_code(session: Session, message_id: int, channel: str, selection: AreaSelection,
+                  *, test_only: bool, page_size: int) -> Iterator[list[int]]:
+    """The deliveries of the targets a district code reaches, written set-based, by pages.
+
+    Each page is bounded by target ids (keyset pagination), and its rows go
+    from the targets table to the deliveries table in one statement, never
+    through Python.
+    """
+    if not selection.code_prefixes:
+        return
+    reached = and_(*eligible_targets(channel, test_only=test_only), selection.code_condition())
+    last_id = 0
+    while True:
+        page = (select(Target.id).where(reached, Target.id > last_id)
+                .order_by(Target.id).limit(page_size).subquery())
+        offered, upper = session.execute(select(func.count(), func.max(page.c.id))).one()
+        if not offered:
+            return
+        targets = select(Target.id).where(reached, Target.id > last_id, Target.id <= upper)
+        last_id = upper
+        yield _insert_deliveries(session, message_id, channel, targets, offered)
 
 
 def plan_fanout(session: Session, message_id: int, batch_size: int, *,
@@ -127,10 +188,16 @@ def plan_fanout(session: Session, message_id: int, batch_size: int, *,
     selection = AreaSelection.of_alert(outgoing.alert, districts)
     test_only = reaches_only_test_targets(outgoing.status)
     for channel in channels:
+        by_location = (
+            _insert_deliveries(session, message_id, channel, target_ids, len(target_ids))
+            for target_ids in select_located_target_ids(session, channel, selection,
+                                                        test_only=test_only,
+                                                        page_size=batch_size))
         pending: list[int] = []
-        for target_ids in select_target_ids(session, channel, selection,
-                                            test_only=test_only, page_size=batch_size):
-            pending += _waiting_deliveries(session, message_id, channel, target_ids)
+        for delivery_ids in itertools.chain(
+                _plan_by_code(session, message_id, channel, selection,
+                              test_only=test_only, page_size=batch_size), by_location):
+            pending += delivery_ids
             while len(pending) >= batch_size:
                 yield channel, pending[:batch_size]
                 pending = pending[batch_size:]
@@ -138,10 +205,19 @@ def plan_fanout(session: Session, message_id: int, batch_size: int, *,
             yield channel, pending
 
 
+def _one_of(session: Session, delivery_ids: list[int]) -> ColumnElement[bool]:
+    if session.get_bind().dialect.name == "postgresql":
+        # One array parameter rather than a thousand: the statement is parsed
+        # and planned once, not rebuilt for every batch.
+        return Delivery.id == any_(bindparam("delivery_ids", delivery_ids,
+                                             type_=postgresql.ARRAY(BigInteger)))
+    return Delivery.id.in_(delivery_ids)
+
+
 def _mark_queued(session: Session, delivery_ids: list[int]) -> None:
     session.execute(
         update(Delivery)
-        .where(Delivery.id.in_(delivery_ids), Delivery.status == DeliveryStatus.PENDING)
+        .where(_one_of(session, delivery_ids), Delivery.status == DeliveryStatus.PENDING)
         .values(status=DeliveryStatus.QUEUED, queued_at=utcnow())
     )
 

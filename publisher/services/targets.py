@@ -10,8 +10,11 @@ A target is reached when
 Only Actual messages reach every target: Exercise, Test, System and Draft
 reach targets marked as test targets, and nothing else, whatever the area.
 
-Targets are read page by page in id order (keyset pagination), so memory
-stays flat however many there are.
+District codes are matched in SQL, so that planning can write the
+deliveries of those targets without reading them (see
+``publisher.services.delivery``); locations are matched here, in Python,
+on a SQL superset narrowed by bounding boxes. Targets are read page by page
+in id order (keyset pagination), so memory stays flat however many there are.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 
 import shapely
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy import ColumnElement, and_, false, not_, or_, select
 from sqlalchemy.orm import Session
 
 from publisher.cap.areas import area_geometry
@@ -29,7 +32,12 @@ from publisher.cap.districts import DistrictTable, is_gb_t_2260
 from publisher.cap.model import Alert, Area, Status
 from publisher.store.models import Target
 
-__all__ = ["AreaSelection", "reaches_only_test_targets", "select_target_ids"]
+__all__ = [
+    "AreaSelection",
+    "eligible_targets",
+    "reaches_only_test_targets",
+    "select_located_target_ids",
+]
 
 _CODE_LENGTH = 6
 
@@ -85,11 +93,8 @@ class AreaSelection:
             named=_union(named),
         )
 
-    @property
-    def is_empty(self) -> bool:
-        return not self.code_prefixes and self.drawn is None and self.named is None
-
-    def _code_condition(self) -> ColumnElement[bool]:
+    def code_condition(self) -> ColumnElement[bool]:
+        """Targets whose district code a geocode names: decided in SQL alone."""
         return or_(false(), *(Target.district_code.startswith(prefix, autoescape=True)
                               for prefix in sorted(self.code_prefixes)))
 
@@ -100,9 +105,10 @@ class AreaSelection:
             for west, south, east, north in boxes
         ))
 
-    def candidates(self) -> ColumnElement[bool]:
-        """A cheap SQL superset of the targets reached; ``reaches`` decides."""
-        return or_(self._code_condition(), self._box_condition())
+    def location_candidates(self) -> ColumnElement[bool]:
+        """A cheap SQL superset of the targets reached by location alone; ``reaches`` decides."""
+        return and_(or_(Target.district_code.is_(None), not_(self.code_condition())),
+                    self._box_condition())
 
     def reaches(self, district_code: str | None, lon: float | None, lat: float | None) -> bool:
         if district_code is not None and any(
@@ -117,15 +123,25 @@ class AreaSelection:
                     and shapely.intersects_xy(self.named, lon, lat))
 
 
-def select_target_ids(session: Session, channel: str, selection: AreaSelection, *,
-                      test_only: bool, page_size: int) -> Iterator[list[int]]:
-    """Ids of the active targets of ``channel`` the selection reaches, a page at a time."""
-    if selection.is_empty:
-        return
-    conditions = [Target.channel == channel, Target.active.is_(True), selection.candidates()]
+def eligible_targets(channel: str, *, test_only: bool) -> list[ColumnElement[bool]]:
+    """The active targets of ``channel``; only test targets when ``test_only``."""
+    conditions = [Target.channel == channel, Target.active.is_(True)]
     if test_only:
         conditions.append(Target.is_test.is_(True))
-    query = select(Target.id, Target.district_code, Target.lon, Target.lat).where(*conditions)
+    return conditions
+
+
+def select_located_target_ids(session: Session, channel: str, selection: AreaSelection, *,
+                              test_only: bool, page_size: int) -> Iterator[list[int]]:
+    """Ids of the targets reached by their location and not by their district code, by pages.
+
+    Whether a point lies in a polygon is decided here, in Python; the targets
+    a district code reaches are left to ``AreaSelection.code_condition``.
+    """
+    if selection.drawn is None and selection.named is None:
+        return
+    query = select(Target.id, Target.district_code, Target.lon, Target.lat).where(
+        *eligible_targets(channel, test_only=test_only), selection.location_candidates())
     last_id = 0
     while True:
         rows = session.execute(
