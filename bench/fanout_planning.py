@@ -6,9 +6,9 @@ districts of Beijing; one in a thousand has no district code but a location
 inside the city, and is reached through the district boundaries.
 
 - ours: ``publisher.services.delivery.fan_out`` -- resolve the targets, insert
-  one delivery row per target, enqueue one batch task per batch (to a real
-  broker with ``--broker``, else into an enqueuer that only counts the
-  calls), and mark the rows queued;
+  one QUEUED delivery row per target, commit each batch, and enqueue one
+  batch task per batch (to a real broker with ``--broker``, else into an
+  enqueuer that only counts the calls);
 - limit: a raw ``COPY`` (psycopg 3 ``cursor.copy``) of the same delivery rows
   into the same table, with the same indexes.
 
@@ -212,9 +212,9 @@ def _run_copy(url: str, message_id: int, first: int, last: int) -> Outcome:
     with psycopg.connect(_libpq(url)) as connection, connection.cursor() as cursor:
         started = time.perf_counter()
         with cursor.copy("COPY deliveries (message_id, channel, target_id, status, attempts,"
-                         " created_at) FROM STDIN") as copy:
+                         " created_at, queued_at) FROM STDIN") as copy:
             for target_id in range(first, last + 1):
-                copy.write_row((message_id, CHANNEL, target_id, "pending", 0, now))
+                copy.write_row((message_id, CHANNEL, target_id, "queued", 0, now, now))
         connection.commit()
         seconds = time.perf_counter() - started
     return Outcome(seconds, last - first + 1, _peak_rss_bytes())

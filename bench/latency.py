@@ -7,9 +7,10 @@ alternate between the two contenders, so both see the same conditions:
 
 - ours: a published Actual message reaching ``--targets`` subscribers is
   committed with its outbox row; the clock starts when that commit returns.
-  The outbox relay enqueues the fan-out, the worker plans it and enqueues the
-  batch, the worker claims the batch and hands it to the memory channel; the
-  clock stops at the first hand-over the memory sink records;
+  The outbox relay enqueues the fan-out; the worker plans it, claims the
+  first batch and hands it to the memory channel itself (the channel declares
+  ``inline_first_batch``); the clock stops at the first hand-over the memory
+  sink records;
 - limit: a bare Celery task round trip on the same worker, from just before
   ``send_task`` to the first line of the task.
 

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.cap.districts import DistrictTable, load_districts
 from publisher.channels.base import Channel
-from publisher.channels.registry import create_channel
+from publisher.channels.registry import channel_class, create_channel
 from publisher.config import Settings, load_settings
 from publisher.services.delivery import resume_unfinished
 from publisher.services.outbox import relay_outbox
@@ -137,6 +137,11 @@ class PublisherCelery(Celery):
         if name not in self._channels:
             self._channels[name] = create_channel(name, self.settings.channel_options.get(name))
         return self._channels[name]
+
+    def inline_channels(self) -> dict[str, Channel[Any]]:
+        """The channels whose first batch the fan-out hands over itself (``inline_first_batch``)."""
+        return {name: self.channel(name) for name in self.settings.channels
+                if channel_class(name).inline_first_batch}
 
     def enqueue_fanout(self, message_id: int, *, retry: bool = True) -> None:
         self.send_task("publisher.fanout", args=(message_id,), retry=retry)

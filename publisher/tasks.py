@@ -36,12 +36,19 @@ class BatchTask(Task[Any, Any]):
                                f"{type(exc).__name__}: {exc}")
 
 
+def _redelivered(task: Task[Any, Any]) -> bool:
+    # A task the broker gives back after its worker died may have been in
+    # the middle of a hand-over.
+    return bool((task.request.delivery_info or {}).get("redelivered"))
+
+
 @shared_task(bind=True, name="publisher.fanout")
 def fanout(self: Task[Any, Any], message_id: int) -> int:
     app = _app(self)
     return delivery.fan_out(app.session_factory, message_id, app.settings.batch_size,
                             app.enqueue_batch, channels=app.settings.channels,
-                            districts=app.districts)
+                            districts=app.districts, inline=app.inline_channels(),
+                            redelivered=_redelivered(self))
 
 
 @shared_task(bind=True, name="publisher.send_batch", base=BatchTask,
@@ -50,11 +57,8 @@ def fanout(self: Task[Any, Any], message_id: int) -> int:
 def send_batch(self: Task[Any, Any], channel: str, delivery_ids: list[int],
                retake_sending: bool = False) -> dict[str, int]:
     app = _app(self)
-    # A task the broker gives back after its worker died may have been in
-    # the middle of a hand-over.
-    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
     outcome = delivery.send_batch(app.session_factory, app.channel(channel), delivery_ids,
-                                  retake_sending=retake_sending or redelivered)
+                                  retake_sending=retake_sending or _redelivered(self))
     return outcome.counts
 
 

@@ -37,8 +37,8 @@ __all__ = [
 class DeliveryStatus(enum.StrEnum):
     """Where one message stands with one target on one channel."""
 
-    PENDING = "pending"      # row written by fan-out, not yet handed to a worker batch
-    QUEUED = "queued"        # its batch task is on the broker
+    PENDING = "pending"      # waiting, with no batch yet; treated like QUEUED
+    QUEUED = "queued"        # planned into a batch; its task is enqueued after the commit
     SENDING = "sending"      # a worker is handing it to the channel right now
     SENT = "sent"            # the channel accepted it; a provider id may follow receipts
     DELIVERED = "delivered"  # final: the receiver confirmed
@@ -163,12 +163,29 @@ class Channel(ABC, Generic[Rendering]):
     middle of handing it over: the fan-out cannot know whether the provider
     got it. Every other channel gets such a delivery marked failed with that
     reason instead of a possible duplicate.
+
+    ``inline_first_batch`` lets the fan-out hand the first batch of a message
+    to this channel itself, in the worker that planned it, instead of through
+    the channel's queue: one task hop less to the first send. It is for
+    channels that are cheap to open anywhere and local (the memory sink), and
+    requires ``idempotent_by_delivery_id``: a fan-out that comes back after
+    its worker died hands that batch over again. Channels with dedicated
+    connections (SMPP binds, push sessions) keep every batch on their own
+    queue, where the workers that hold those connections and their rate
+    limits are; a fan-out worker opening binds of its own would break both.
     """
 
     name: ClassVar[str]
     batch_size: ClassVar[int] = 1000
     rate_per_second: ClassVar[float | None] = None
     idempotent_by_delivery_id: ClassVar[bool] = False
+    inline_first_batch: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.inline_first_batch and not cls.idempotent_by_delivery_id:
+            raise TypeError(f"{cls.__name__}: inline_first_batch requires"
+                            " idempotent_by_delivery_id (an inline batch may be handed over again)")
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options: Mapping[str, Any] = dict(options or {})

@@ -132,6 +132,8 @@ class MemoryChannel(Channel[str]):
     name = "memory"
     batch_size = 1000
     idempotent_by_delivery_id = True
+    # A local SQLite sink: nothing to keep open, so any worker may hand over.
+    inline_first_batch = True
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)

@@ -5,10 +5,19 @@ target), so a crash, a redelivered task or a broker outage never loses or
 doubles a message: tasks carry only ids, and every step is a conditional
 update of those rows.
 
-The way of a delivery: PENDING (planned) -> QUEUED (its batch task is on the
-broker) -> SENDING (a worker claimed it and is handing it over) -> SENT or a
-final status. A claim is one UPDATE of PENDING/QUEUED rows, so two copies of
-one batch task never hand a delivery over twice.
+The way of a delivery: QUEUED (planned into a batch) -> SENDING (a worker
+claimed it and is handing it over) -> SENT or a final status. A row is
+written QUEUED, with its batch known, and committed before the batch's task
+is enqueued: a crash in between leaves QUEUED rows with no task, which the
+redelivered fan-out (planning yields every waiting row again) or
+``resume_unfinished`` at worker start hands on. PENDING is waiting too, and is
+treated alike wherever it is found. A claim is one UPDATE of waiting rows, so
+two copies of one batch task never hand a delivery over twice.
+
+A channel that declares ``inline_first_batch`` gets its first batch from the
+fan-out itself, claimed in the transaction that plans it: one task hop less
+between publishing and the first send. A fan-out that comes back after its
+worker died retakes that first batch, as a redelivered batch task would.
 
 The one window left is a worker that dies between handing a batch to its
 channel and recording the outcome: its rows stay SENDING, and nobody knows
@@ -24,29 +33,26 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
     Select,
     Table,
     and_,
-    any_,
-    bindparam,
     func,
     literal,
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.cap.districts import DistrictTable
+from publisher.cap.model import Alert
 from publisher.cap.reader import read_alert
 from publisher.channels.base import (
     Channel,
@@ -86,6 +92,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_CHANNELS = ("memory",)
+PARSED_MESSAGES_KEPT = 32
 _WAITING = (DeliveryStatus.PENDING, DeliveryStatus.QUEUED)
 _INTERRUPTED = ("interrupted while being handed over; not resent, because this channel"
                 " cannot tell whether the provider already has it")
@@ -102,9 +109,17 @@ def _message(session: Session, message_id: int) -> Message:
     return message
 
 
+@lru_cache(maxsize=PARSED_MESSAGES_KEPT)
+def _parsed(xml: bytes) -> Alert | None:
+    # Keyed by the signed bytes themselves, not by a row id: a published
+    # message never changes, and the same id in another database is another
+    # message. Every batch of a fan-out reads the same message.
+    return read_alert(xml).alert
+
+
 def load_outgoing_message(session: Session, message_id: int) -> OutgoingMessage:
     message = _message(session, message_id)
-    alert = read_alert(message.xml).alert
+    alert = _parsed(message.xml)
     if alert is None:
         raise ValueError(f"message {message.identifier}: its stored XML holds no readable alert")
     return OutgoingMessage(message.id, alert, message.xml, message.msg_type, message.status)
@@ -120,7 +135,7 @@ def _insert_ignoring_existing(session: Session) -> Any:
 def _insert_deliveries(session: Session, message_id: int, channel: str,
                        target_ids: Select[Any] | list[int],
                        offered: int) -> list[int]:
-    """Insert the PENDING deliveries of ``target_ids`` not yet planned; their ids.
+    """Insert the deliveries of ``target_ids`` not yet planned, QUEUED; their ids.
 
     ``offered`` is how many targets ``target_ids`` holds: when fewer rows were
     new, the fan-out runs again (its task redelivered), and it hands on
@@ -132,16 +147,19 @@ def _insert_deliveries(session: Session, message_id: int, channel: str,
     if isinstance(target_ids, list):
         statement = statement.values([
             {"message_id": message_id, "channel": channel, "target_id": target_id,
-             "status": DeliveryStatus.PENDING, "attempts": 0, "created_at": now}
+             "status": DeliveryStatus.QUEUED, "attempts": 0, "created_at": now,
+             "queued_at": now}
             for target_id in target_ids])
     else:
         statement = statement.from_select(
-            ["message_id", "channel", "target_id", "status", "attempts", "created_at"],
+            ["message_id", "channel", "target_id", "status", "attempts", "created_at",
+             "queued_at"],
             target_ids.with_only_columns(
                 literal(message_id, Delivery.message_id.type),
                 literal(channel, Delivery.channel.type), Target.id,
-                literal(DeliveryStatus.PENDING, Delivery.status.type),
-                literal(0), literal(now, Delivery.created_at.type)))
+                literal(DeliveryStatus.QUEUED, Delivery.status.type),
+                literal(0), literal(now, Delivery.created_at.type),
+                literal(now, Delivery.queued_at.type)))
     inserted = list(session.scalars(
         statement.on_conflict_do_nothing(index_elements=["message_id", "channel", "target_id"])
         .returning(Delivery.__table__.c.id)))
@@ -205,44 +223,68 @@ def plan_fanout(session: Session, message_id: int, batch_size: int, *,
             yield channel, pending
 
 
-def _one_of(session: Session, delivery_ids: list[int]) -> ColumnElement[bool]:
-    if session.get_bind().dialect.name == "postgresql":
-        # One array parameter rather than a thousand: the statement is parsed
-        # and planned once, not rebuilt for every batch.
-        return Delivery.id == any_(bindparam("delivery_ids", delivery_ids,
-                                             type_=postgresql.ARRAY(BigInteger)))
-    return Delivery.id.in_(delivery_ids)
-
-
-def _mark_queued(session: Session, delivery_ids: list[int]) -> None:
-    session.execute(
-        update(Delivery)
-        .where(_one_of(session, delivery_ids), Delivery.status == DeliveryStatus.PENDING)
-        .values(status=DeliveryStatus.QUEUED, queued_at=utcnow())
-    )
-
-
 def fan_out(session_factory: sessionmaker[Session], message_id: int, batch_size: int,
             enqueue_batch: EnqueueBatch, *, channels: Sequence[str] = DEFAULT_CHANNELS,
-            districts: DistrictTable | None = None) -> int:
+            districts: DistrictTable | None = None,
+            inline: Mapping[str, Channel[Any]] | None = None,
+            redelivered: bool = False) -> int:
     """Plan a message's deliveries and enqueue one batch task per batch; returns the batches.
 
-    Rows are committed PENDING before their task is enqueued, and QUEUED after,
-    so a crash in between leaves rows that a later run hands on again.
+    Each batch's rows are committed QUEUED before its task is enqueued. The
+    first batch of a channel in ``inline`` is handed over here instead (see
+    the module docstring); when that channel asks for a retry, the batch
+    goes to its queue like the others. ``redelivered`` says this fan-out
+    comes back after its worker died, perhaps in the middle of such a
+    hand-over.
     """
+    first_batch: dict[str, Channel[Any]] = dict(inline or {})
     batches = 0
     with session_factory() as session:
         identifier = _message(session, message_id).identifier
-        for channel, delivery_ids in plan_fanout(session, message_id, batch_size,
-                                                 channels=channels, districts=districts):
-            session.commit()
-            enqueue_batch(channel, delivery_ids)
-            _mark_queued(session, delivery_ids)
-            session.commit()
+        if redelivered:
+            for channel in first_batch.values():
+                _retake_first_batch(session, channel, message_id, batch_size, enqueue_batch)
+        for channel_name, delivery_ids in plan_fanout(session, message_id, batch_size,
+                                                      channels=channels, districts=districts):
+            if channel_name in first_batch:
+                _hand_over_here(session, first_batch.pop(channel_name), delivery_ids,
+                                enqueue_batch)
+            else:
+                session.commit()
+                enqueue_batch(channel_name, delivery_ids)
             batches += 1
     log.info("fan-out planned", extra={"alert_identifier": identifier, "message_id": message_id,
                                        "batches": batches})
     return batches
+
+
+def _hand_over_here(session: Session, channel: Channel[Any], delivery_ids: list[int],
+                    enqueue_batch: EnqueueBatch, *, retake_sending: bool = False) -> None:
+    """Send a batch in this process; a batch the channel wants retried goes to its queue."""
+    try:
+        _send(session, channel, delivery_ids, retake_sending=retake_sending)
+    except TransientChannelError:
+        session.commit()
+        enqueue_batch(channel.name, delivery_ids)
+
+
+def _retake_first_batch(session: Session, channel: Channel[Any], message_id: int,
+                        batch_size: int, enqueue_batch: EnqueueBatch) -> None:
+    # The inline batch of a first run is the lowest ids of the message on
+    # that channel: rows are numbered as they are planned, and every other
+    # batch goes to the broker only after it. Only idempotent channels hand
+    # over inline, so a batch task that holds some of them meanwhile (after
+    # a transient error) costs at most a repeat that the provider drops.
+    first = (select(Delivery.id).where(Delivery.message_id == message_id,
+                                       Delivery.channel == channel.name)
+             .order_by(Delivery.id).limit(batch_size).subquery())
+    interrupted = list(session.scalars(
+        select(Delivery.id).where(Delivery.id.in_(select(first.c.id)),
+                                  Delivery.status == DeliveryStatus.SENDING)
+        .order_by(Delivery.id)))
+    if interrupted:
+        _hand_over_here(session, channel, interrupted, enqueue_batch, retake_sending=True)
+    session.commit()
 
 
 @dataclass(slots=True)
@@ -380,36 +422,41 @@ def send_batch(session_factory: sessionmaker[Session], channel: Channel[Any],
     Raises TransientChannelError, after putting the deliveries back in the
     queue, when the batch or part of it should be tried again later.
     """
-    outcome = BatchOutcome()
     with session_factory() as session:
-        claimed = _claim_batch(session, channel, delivery_ids, retake_sending, outcome)
-        if not claimed:
-            session.commit()
-            return outcome
-        message_id = session.scalar(select(Delivery.message_id).where(Delivery.id == claimed[0]))
-        assert message_id is not None
-        message = load_outgoing_message(session, message_id)
-        targets = _target_refs(session, claimed, reaches_only_test_targets(message.status),
-                               outcome)
-        # SENDING is durable before the channel sees anything: a worker that
-        # starts after a crash knows which hand-overs may have happened.
+        return _send(session, channel, delivery_ids, retake_sending=retake_sending)
+
+
+def _send(session: Session, channel: Channel[Any], delivery_ids: Sequence[int], *,
+          retake_sending: bool) -> BatchOutcome:
+    """``send_batch`` in an open session; the claim joins what the session has not committed."""
+    outcome = BatchOutcome()
+    claimed = _claim_batch(session, channel, delivery_ids, retake_sending, outcome)
+    if not claimed:
         session.commit()
-        if not targets:
-            return outcome
-        handed = [target.delivery_id for target in targets]
-        try:
-            results = _hand_over(channel, message, targets)
-        except TransientChannelError as error:
-            _return_to_queue(session, handed, error.reason)
-            session.commit()
-            raise
-        except PermanentChannelError as error:
-            outcome.add(DeliveryStatus.FAILED, _fail_all(session, handed, error.reason))
-            session.commit()
-            _log_batch(message, channel, outcome)
-            return outcome
-        _record_results(session, targets, results, outcome)
+        return outcome
+    message_id = session.scalar(select(Delivery.message_id).where(Delivery.id == claimed[0]))
+    assert message_id is not None
+    message = load_outgoing_message(session, message_id)
+    targets = _target_refs(session, claimed, reaches_only_test_targets(message.status), outcome)
+    # SENDING is durable before the channel sees anything: a worker that
+    # starts after a crash knows which hand-overs may have happened.
+    session.commit()
+    if not targets:
+        return outcome
+    handed = [target.delivery_id for target in targets]
+    try:
+        results = _hand_over(channel, message, targets)
+    except TransientChannelError as error:
+        _return_to_queue(session, handed, error.reason)
         session.commit()
+        raise
+    except PermanentChannelError as error:
+        outcome.add(DeliveryStatus.FAILED, _fail_all(session, handed, error.reason))
+        session.commit()
+        _log_batch(message, channel, outcome)
+        return outcome
+    _record_results(session, targets, results, outcome)
+    session.commit()
     _log_batch(message, channel, outcome)
     if outcome.retry:
         raise TransientChannelError(f"{len(outcome.retry)} deliveries deferred by the channel")

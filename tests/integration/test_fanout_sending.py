@@ -46,6 +46,7 @@ class _ForgetfulProvider(MemoryChannel):
     """A provider that cannot deduplicate by our delivery id."""
 
     idempotent_by_delivery_id = False
+    inline_first_batch = False
 
 
 class _BrokenProvider(MemoryChannel):

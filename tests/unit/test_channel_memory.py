@@ -115,3 +115,9 @@ def test_malformed_receipts_name_the_field(raw: dict[str, Any], field: str) -> N
     with pytest.raises(ReceiptError) as caught:
         MemoryChannel().parse_receipt(raw)
     assert caught.value.field == field
+
+
+def test_only_a_channel_idempotent_by_delivery_id_may_take_its_first_batch_inline() -> None:
+    assert MemoryChannel.inline_first_batch and MemoryChannel.idempotent_by_delivery_id
+    with pytest.raises(TypeError, match="inline_first_batch requires idempotent_by_delivery_id"):
+        type("Forgetful", (MemoryChannel,), {"idempotent_by_delivery_id": False})
