@@ -10,6 +10,7 @@ from publisher.cli_cap import add_cap_commands
 from publisher.cli_demo import add_demo_command
 from publisher.cli_errors import EXIT_USAGE, UsageError
 from publisher.cli_serve import add_serve_commands
+from publisher.cli_sim import add_sim_command
 from publisher.cli_users import add_user_commands
 
 __all__ = ["main"]
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_cap_commands(commands)
     add_demo_command(commands)
     add_serve_commands(commands)
+    add_sim_command(commands)
     add_user_commands(commands)
     return parser
 
