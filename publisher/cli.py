@@ -11,6 +11,7 @@ from publisher.cli_demo import add_demo_command
 from publisher.cli_errors import EXIT_USAGE, UsageError
 from publisher.cli_serve import add_serve_commands
 from publisher.cli_sim import add_sim_command
+from publisher.cli_subscribers import add_subscriber_commands
 from publisher.cli_users import add_user_commands
 
 __all__ = ["main"]
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo_command(commands)
     add_serve_commands(commands)
     add_sim_command(commands)
+    add_subscriber_commands(commands)
     add_user_commands(commands)
     return parser
 

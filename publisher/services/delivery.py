@@ -97,6 +97,7 @@ _WAITING = (DeliveryStatus.PENDING, DeliveryStatus.QUEUED)
 _INTERRUPTED = ("interrupted while being handed over; not resent, because this channel"
                 " cannot tell whether the provider already has it")
 
+_TARGET_INACTIVE = "the target was deactivated (unsubscribed) after planning"
 _NOT_A_TEST_TARGET = "not a test target: an Exercise or Test message reaches test targets only"
 
 EnqueueBatch = Callable[[str, list[int]], None]
@@ -356,12 +357,19 @@ def _claim_batch(session: Session, channel: Channel[Any], delivery_ids: Sequence
 def _target_refs(session: Session, claimed: list[int], test_only: bool,
                  outcome: BatchOutcome) -> list[TargetRef]:
     rows = session.execute(
-        select(Delivery.id, Target.id, Target.address, Target.language, Target.is_test)
+        select(Delivery.id, Target.id, Target.address, Target.language, Target.is_test,
+               Target.active)
         .join(Target, Target.id == Delivery.target_id)
         .where(Delivery.id.in_(claimed)).order_by(Delivery.id)
     ).all()
     refs = []
-    for delivery_id, target_id, address, language, is_test in rows:
+    for delivery_id, target_id, address, language, is_test, active in rows:
+        if not active:
+            # Unsubscribed (or retired) after the fan-out planned this row:
+            # a number that said TD never gets another message.
+            _record(session, delivery_id, DeliveryStatus.SKIPPED, error=_TARGET_INACTIVE)
+            outcome.add(DeliveryStatus.SKIPPED)
+            continue
         if test_only and not is_test:
             # Planning already keeps them out; this guards rows written by
             # anything else, so that no exercise ever reaches the public.

@@ -45,6 +45,8 @@ __all__ = [
     "ApiToken",
     "AuditEntry",
     "Base",
+    "ContactKind",
+    "ContactPoint",
     "Delivery",
     "DeliveryStatus",
     "Message",
@@ -53,6 +55,8 @@ __all__ = [
     "Receipt",
     "ReceiptOutcome",
     "Role",
+    "Subscriber",
+    "SubscriberDistrict",
     "Target",
     "User",
     "UserRole",
@@ -348,3 +352,68 @@ class AuditEntry(Base):
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), default=None)
     reason: Mapped[str | None] = mapped_column(Text, default=None)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ContactKind(enum.StrEnum):
+    MSISDN = "msisdn"                # E.164, e.g. +8613800138000
+    WECHAT_OPENID = "wechat_openid"
+
+
+class Subscriber(Base):
+    """A citizen who asked for alerts, over any channel: one row however many numbers.
+
+    The channels deliver to target rows; every change of a subscription
+    rewrites the subscriber's targets in the same transaction
+    (``publisher.services.subscribers``).
+    """
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    language: Mapped[str] = mapped_column(String(16), default="zh-CN")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_test: Mapped[bool] = mapped_column(Boolean, default=False)
+    subscribed_at: Mapped[datetime | None] = mapped_column(Timestamp(), default=None)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(Timestamp(), default=None)
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow, onupdate=utcnow)
+
+    contact_points: Mapped[list[ContactPoint]] = relationship(
+        back_populates="subscriber", cascade="all, delete-orphan", lazy="selectin",
+        order_by="ContactPoint.id")
+    districts: Mapped[list[SubscriberDistrict]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="SubscriberDistrict.district_code")
+
+    def __repr__(self) -> str:
+        # Phone numbers and openids are personal data: they stay out of reprs and logs.
+        return f"Subscriber(id={self.id!r}, active={self.active!r})"
+
+
+class ContactPoint(Base):
+    """One way to reach a subscriber; a number or an openid belongs to one subscriber only."""
+
+    __tablename__ = "contact_points"
+    __table_args__ = (UniqueConstraint("kind", "value"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[ContactKind] = mapped_column(_enum(ContactKind, "contact_kind"))
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="contact_points")
+
+    def __repr__(self) -> str:
+        return f"ContactPoint(id={self.id!r}, kind={self.kind.value!r})"
+
+
+class SubscriberDistrict(Base):
+    """A district (GB/T 2260 code) a subscriber follows; 110000 is the whole city."""
+
+    __tablename__ = "subscriber_districts"
+
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True)
+    district_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
