@@ -32,6 +32,7 @@ ENTRY_POINT_GROUP = "publisher.channels"
 
 _BUILT_IN = {
     "memory": "publisher.channels.memory:MemoryChannel",
+    "sms": "publisher.channels.sms:SmsChannel",
 }
 
 _registered: dict[str, type[Channel[Any]]] = {}
