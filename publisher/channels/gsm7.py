@@ -22,7 +22,8 @@ __all__ = [
 ESCAPE = 0x1B
 
 # Position 0x1B is the escape to the extension table, not a character: the
-# placeholder there is never looked up when encoding.
+# ESC stored there only keeps the table's positions right and is never
+# produced from text when encoding.
 _DEFAULT_ALPHABET = (
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ"
     " !\"#¤%&'()*+,-./0123456789:;<=>?"

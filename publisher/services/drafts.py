@@ -25,8 +25,11 @@ __all__ = ["ISSUED_FIELDS", "PUBLIC_STATUSES", "CheckedDraft", "check_draft", "i
 # Set by the center when it issues a message; a draft never carries them.
 ISSUED_FIELDS = ("identifier", "sender", "sent")
 PUBLIC_STATUSES = frozenset({Status.ACTUAL, Status.EXERCISE, Status.TEST})
-_PLACEHOLDER_IDENTIFIER = "110000-YJZX-19700101080000-0000"
-_PLACEHOLDER_SENDER = "draft@placeholder.invalid"
+# A draft has no identifier or sender yet, but the CAP model requires both:
+# these stand in while the content is checked, are excluded from the check's
+# findings, and are stripped before the draft is stored.
+_UNISSUED_IDENTIFIER = "110000-YJZX-19700101080000-0000"
+_UNISSUED_SENDER = "draft@unissued.invalid"
 _SUMMARY_LANGUAGE = "zh-CN"
 
 
@@ -80,7 +83,7 @@ def check_draft(payload: Any, profile: Profile, msg_type: MsgType) -> CheckedDra
     if payload.get("references") is not None:
         raise InvalidInput("references are set by the center when it issues an Update or Cancel",
                            field="references")
-    filled = {**payload, "identifier": _PLACEHOLDER_IDENTIFIER, "sender": _PLACEHOLDER_SENDER,
+    filled = {**payload, "identifier": _UNISSUED_IDENTIFIER, "sender": _UNISSUED_SENDER,
               "sent": datetime.now(UTC).isoformat(timespec="seconds"), "msgType": str(msg_type)}
     alert, problems = alert_from_json(filled)
     if alert is None:

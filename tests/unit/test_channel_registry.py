@@ -17,6 +17,7 @@ from publisher.channels import (
     create_channel,
     register_channel,
 )
+from publisher.channels.base import ReceiptError
 from publisher.channels.memory import MemoryChannel
 from publisher.channels.registry import ENTRY_POINT_GROUP
 
@@ -31,7 +32,7 @@ class _Loudspeaker(Channel[str]):
         return []
 
     def parse_receipt(self, raw: Mapping[str, Any]) -> ParsedReceipt:
-        raise NotImplementedError
+        raise ReceiptError("raw", "this channel takes no receipts")
 
 
 def test_memory_channel_is_built_in() -> None:
