@@ -13,6 +13,8 @@ import struct
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from publisher.channels.sms_encoding import ESM_CLASS_UDHI, SmsEncodingError, split_user_data
+
 __all__ = [
     "HEADER_SIZE",
     "MAX_PDU_SIZE",
@@ -240,9 +242,6 @@ def _c_string(value: str) -> bytes:
     return value.encode("latin-1") + b"\x00"
 
 
-UDHI = 0x40
-_IEI_CONCATENATED_8BIT = 0x00
-_IEI_CONCATENATED_16BIT = 0x08
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,20 +255,17 @@ class Concatenation:
 def concatenation_of(message: ShortMessage) -> Concatenation | None:
     """Where this part sits in a concatenated message, or None for a message of one part."""
     content = message.content
-    if message.esm_class & UDHI and content:
-        header_length = content[0] + 1
-        elements = content[1:header_length]
-        offset = 0
-        while offset + 2 <= len(elements):
-            iei, length = elements[offset], elements[offset + 1]
-            data = elements[offset + 2:offset + 2 + length]
-            if iei == _IEI_CONCATENATED_8BIT and len(data) == 3:
-                return Concatenation(data[0], data[1], data[2], header_length)
-            if iei == _IEI_CONCATENATED_16BIT and len(data) == 4:
-                return Concatenation(int.from_bytes(data[:2], "big"), data[2], data[3],
-                                     header_length)
-            offset += 2 + length
-        return None
+    if message.esm_class & ESM_CLASS_UDHI and content:
+        try:
+            element, text = split_user_data(message.esm_class, content)
+        except SmsEncodingError:
+            # The log keeps a malformed header as it came; it is just not
+            # counted as part of a concatenated message.
+            return None
+        if element is None:
+            return None
+        return Concatenation(element.reference, element.total, element.sequence,
+                             len(content) - len(text))
     tlvs = message.tlvs
     if Tag.SAR_MSG_REF_NUM in tlvs and Tag.SAR_TOTAL_SEGMENTS in tlvs:
         return Concatenation(int.from_bytes(tlvs[Tag.SAR_MSG_REF_NUM], "big"),
