@@ -48,6 +48,7 @@ __all__ = [
     "ContactKind",
     "ContactPoint",
     "Delivery",
+    "DeliveryPart",
     "DeliveryStatus",
     "Message",
     "MessageImmutableError",
@@ -320,6 +321,32 @@ class Delivery(Base):
     sent_at: Mapped[datetime | None] = mapped_column(Timestamp(), default=None)
     delivered_at: Mapped[datetime | None] = mapped_column(Timestamp(), default=None)
     failed_at: Mapped[datetime | None] = mapped_column(Timestamp(), default=None)
+    final_at: Mapped[datetime | None] = mapped_column(Timestamp(), default=None)
+    # Parts submitted again after their response was lost: the receiver may
+    # get each of them twice.
+    duplicates: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class DeliveryPart(Base):
+    """One part of a delivery as the provider knows it: a concatenated SMS has several.
+
+    Each part has its own provider id and its own receipts; the delivery's
+    status is the aggregate of its parts' statuses.
+    """
+
+    __tablename__ = "delivery_parts"
+    __table_args__ = (
+        UniqueConstraint("delivery_id", "part_number"),
+        Index("ix_delivery_parts_provider", "channel", "provider_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"))
+    part_number: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(32))
+    provider_id: Mapped[str] = mapped_column(String(128))
+    status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus, "delivery_status"))
+    detail: Mapped[str | None] = mapped_column(Text, default=None)
     final_at: Mapped[datetime | None] = mapped_column(Timestamp(), default=None)
 
 
