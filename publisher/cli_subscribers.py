@@ -12,7 +12,12 @@ from publisher.cli_errors import EXIT_INVALID, EXIT_OK, UsageError
 from publisher.cli_settings import add_data_dir_option, prepared_settings
 from publisher.cli_users import run_in_session
 from publisher.services.district_names import DistrictNames
-from publisher.services.subscriber_import import COLUMNS, import_subscribers
+from publisher.services.subscriber_import import (
+    COLUMNS,
+    DISTRICT_SEPARATOR,
+    ROWS_PER_COMMIT,
+    import_subscribers,
+)
 
 __all__ = ["add_subscriber_commands"]
 
@@ -32,11 +37,12 @@ def _import(arguments: argparse.Namespace) -> int:
     settings = prepared_settings(arguments)
     districts = DistrictNames(load_districts(settings.paths.districts_file))
     report = run_in_session(settings, lambda session: import_subscribers(
-        session, text, districts=districts))
+        session, text, districts=districts, commit_every=ROWS_PER_COMMIT))
     for error in report.errors:
         print(f"{arguments.file}: {error}", file=sys.stderr)
     print(f"subscribers: {report.created} created, {report.updated} updated, "
-          f"{report.merged} duplicate rows merged, {len(report.errors)} refused")
+          f"{report.unchanged} unchanged, {report.merged} duplicate rows merged, "
+          f"{len(report.errors)} refused")
     return EXIT_OK if report.ok else EXIT_INVALID
 
 
@@ -46,7 +52,8 @@ def add_subscriber_commands(commands: Any) -> None:
                                                     required=True)
     load = subscriber_commands.add_parser(
         "import", help="add or update subscribers from a CSV file",
-        description=f"CSV with a header row; columns: {', '.join(COLUMNS)}. "
+        description=f"CSV with a header row; columns: {', '.join(COLUMNS)} (district: "
+                    f"several separated by {DISTRICT_SEPARATOR}). "
                     "Valid rows are imported, each refused row is reported with its "
                     "row number, column and reason (exit status 1).")
     load.add_argument("file", type=Path, metavar="FILE.csv", help="the CSV file (UTF-8)")

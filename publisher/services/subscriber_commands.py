@@ -3,7 +3,8 @@
 Every command gets a confirmation (an unknown district or keyword gets a
 reply that says what went wrong); sending it is the SMS channel's job. The
 reply is in the subscriber's language; a number not known yet gets the
-language of the keyword it used (``DY`` Chinese, ``SUB`` English).
+language of the keyword it used (``DY`` Chinese, ``SUB`` English). A reply
+to a command about districts lists the districts followed afterwards.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from publisher.cap.districts import GB_T_2260
+from publisher.cap.districts import GB_T_2260, District
 from publisher.services.district_names import DistrictNames
 from publisher.services.languages import DEFAULT_LANGUAGE
 from publisher.services.msisdn import normalise_msisdn
 from publisher.services.sms_keywords import (
     Command,
+    Leave,
     NoDistrict,
     SetLanguage,
     Subscribe,
@@ -27,9 +29,12 @@ from publisher.services.sms_keywords import (
     parse_command,
 )
 from publisher.services.subscribers import (
+    TooManyDistricts,
     add_contact_point,
     find_subscriber,
-    follow_district,
+    follow_districts,
+    followed_codes,
+    leave_district,
     new_subscriber,
     set_language,
     unsubscribe,
@@ -73,13 +78,9 @@ def _apply(session: Session, number: str, command: Command, language: str,
            districts: DistrictNames) -> Reply:
     match command:
         case Subscribe(district=district):
-            subscriber = _subscriber(session, number, language)
-            left = follow_district(session, subscriber, district.code)
-            previous = None if left is None else districts.table.resolve_geocode(
-                GB_T_2260, left)
-            kind = "moved" if previous is not None else "subscribed"
-            return Reply(reply_text(kind, language, district=district, previous=previous),
-                         language)
+            return _follow(session, number, district, language, districts)
+        case Leave(district=district):
+            return _leave(session, number, district, language, districts)
         case Unsubscribe():
             known = find_subscriber(session, ContactKind.MSISDN, number)
             stopped = known is not None and unsubscribe(session, known)
@@ -88,10 +89,44 @@ def _apply(session: Session, number: str, command: Command, language: str,
         case SetLanguage(language=chosen):
             set_language(session, _subscriber(session, number, chosen), chosen)
             return Reply(reply_text("language", chosen), chosen)
-        case UnknownDistrict(wanted=wanted, suggestions=suggestions):
-            return Reply(reply_text("unknown_district", language, wanted=wanted,
-                                    suggestions=suggestions), language)
+        case UnknownDistrict(wanted=wanted, suggestions=suggestions, leaving=leaving):
+            kind = "unknown_district_leave" if leaving else "unknown_district"
+            return Reply(reply_text(kind, language, wanted=wanted, suggestions=suggestions),
+                         language)
         case NoDistrict():
             return Reply(reply_text("no_district", language), language)
         case Unrecognised():
             return Reply(reply_text("help", language), language)
+
+
+def _followed(subscriber: Subscriber, districts: DistrictNames) -> list[District]:
+    found = (districts.table.resolve_geocode(GB_T_2260, code)
+             for code in followed_codes(subscriber))
+    return [district for district in found if district is not None]
+
+
+def _follow(session: Session, number: str, district: District, language: str,
+            districts: DistrictNames) -> Reply:
+    subscriber = _subscriber(session, number, language)
+    was_receiving = subscriber.active and bool(subscriber.districts)
+    try:
+        added = follow_districts(session, subscriber, [district.code])
+    except TooManyDistricts:
+        kind = "too_many"
+    else:
+        kind = "already" if not added else "added" if was_receiving else "subscribed"
+    return Reply(reply_text(kind, language, district=district,
+                            followed=_followed(subscriber, districts)), language)
+
+
+def _leave(session: Session, number: str, district: District, language: str,
+           districts: DistrictNames) -> Reply:
+    subscriber = find_subscriber(session, ContactKind.MSISDN, number)
+    if subscriber is None or not subscriber.districts:
+        return Reply(reply_text("not_subscribed", language), language)
+    if not leave_district(session, subscriber, district.code):
+        kind = "not_following"
+    else:
+        kind = "left" if subscriber.districts else "unsubscribed"
+    return Reply(reply_text(kind, language, district=district,
+                            followed=_followed(subscriber, districts)), language)

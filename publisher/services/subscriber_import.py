@@ -6,14 +6,18 @@ Columns (a header row first; only ``district`` and one contact are required):
 |-----------------|--------------------------------------------------------------|
 | ``msisdn``      | a mobile number, any usual form (``138...``, ``+86 138...``) |
 | ``wechat_openid`` | the subscriber's WeChat openid                             |
-| ``district``    | a GB/T 2260 code or a district name (Chinese or English)     |
+| ``district``    | GB/T 2260 codes or district names (Chinese or English),      |
+|                 | several separated by ``|``: ``朝阳|海淀``, at most five      |
 | ``language``    | ``zh-CN`` (default) or ``en-US``                             |
 | ``is_test``     | ``true`` for a test recipient (Exercise and Test alerts)     |
 
 A row is applied whole or not at all: it is checked, conflicts included,
 before anything of it is written. Rows naming a number or an openid seen
-before (in the file or in the database) update that subscriber: the later
-row's district, language and test flag win, contact points are added.
+before (in the file or in the database) update that subscriber: the
+districts of the row are followed besides those followed already (a list
+never takes away what a citizen chose by SMS), the later row's language
+and test flag win, contact points are added. Importing a file again
+therefore changes nothing: its rows count as unchanged.
 Somebody who unsubscribed is never subscribed again by an import.
 Rows are numbered as in a spreadsheet: the header is row 1.
 """
@@ -28,22 +32,31 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
-from publisher.cap.districts import District
+from publisher.services import audit
+from publisher.services.actors import Actor, require_role
 from publisher.services.district_names import DistrictNames
 from publisher.services.errors import InvalidInput
 from publisher.services.languages import DEFAULT_LANGUAGE, LANGUAGES, language_named
 from publisher.services.msisdn import normalise_msisdn
 from publisher.services.subscribers import (
-    add_contact_point,
+    MAX_DISTRICTS,
+    TooManyDistricts,
     find_subscriber,
-    follow_district,
+    followed_codes,
     new_subscriber,
-    set_language,
-    set_test,
+    update_subscriber,
 )
-from publisher.store.models import ContactKind, Subscriber
+from publisher.store.models import ContactKind, Role, Subscriber
 
-__all__ = ["COLUMNS", "ImportReport", "RowError", "import_subscribers"]
+__all__ = [
+    "COLUMNS",
+    "DISTRICT_SEPARATOR",
+    "ROWS_PER_COMMIT",
+    "ImportReport",
+    "RowError",
+    "import_subscribers",
+    "import_subscribers_as_staff",
+]
 
 T = TypeVar("T")
 
@@ -53,6 +66,9 @@ DISTRICT = "district"
 LANGUAGE = "language"
 IS_TEST = "is_test"
 COLUMNS = (MSISDN, OPENID, DISTRICT, LANGUAGE, IS_TEST)
+DISTRICT_SEPARATOR = "|"
+ROWS_PER_COMMIT = 500
+"""Rows an import commits at once: alerts published meanwhile wait for no more than these."""
 HEADER_ROW = 1
 OPENID_LENGTH = 128
 _TRUE = {"true", "yes", "1", "y", "是"}
@@ -75,7 +91,9 @@ class ImportReport:
     created: int = 0
     """Subscribers new to the database."""
     updated: int = 0
-    """Subscribers that existed before this import."""
+    """Subscribers that existed before this import and were changed by it."""
+    unchanged: int = 0
+    """Subscribers that existed before this import and already were as its row says."""
     merged: int = 0
     """Rows that named a subscriber an earlier row of the file had named."""
     errors: list[RowError] = field(default_factory=list)
@@ -90,7 +108,7 @@ class _Row:
     number: int
     msisdn: str | None
     openid: str | None
-    district: District
+    district_codes: tuple[str, ...]
     language: str
     is_test: bool
 
@@ -107,15 +125,26 @@ def _header_errors(header: list[str] | None) -> list[RowError]:
     return errors
 
 
-def _district(text: str, districts: DistrictNames) -> District:
-    if not text:
-        raise InvalidInput("required", field=DISTRICT)
-    found = districts.find(text)
-    if found is not None:
-        return found
+def _unknown_district(text: str, districts: DistrictNames) -> str:
     close = ", ".join(f"{each.code} ({each.name_en})" for each in districts.close_to(text))
-    hint = f"; did you mean {close}?" if close else ""
-    raise InvalidInput(f"unknown district {text!r}{hint}", field=DISTRICT)
+    return f"unknown district {text!r}" + (f"; did you mean {close}?" if close else "")
+
+
+def _district_codes(text: str, districts: DistrictNames) -> tuple[str, ...]:
+    names = [name.strip() for name in text.split(DISTRICT_SEPARATOR) if name.strip()]
+    if not names:
+        raise InvalidInput("required", field=DISTRICT)
+    found = {name: districts.find(name) for name in names}
+    unknown = [_unknown_district(name, districts) for name, district in found.items()
+               if district is None]
+    if unknown:
+        raise InvalidInput("; ".join(unknown), field=DISTRICT)
+    codes = tuple(dict.fromkeys(district.code for district in found.values()
+                                if district is not None))
+    if len(codes) > MAX_DISTRICTS:
+        raise InvalidInput(f"names {len(codes)} districts; a subscriber follows at most"
+                           f" {MAX_DISTRICTS}", field=DISTRICT)
+    return codes
 
 
 def _language(text: str) -> str:
@@ -162,15 +191,15 @@ def _read_row(number: int, values: dict[str | None, object],
 
     msisdn = checked(MSISDN, _msisdn)
     openid = checked(OPENID, _openid)
-    district = checked(DISTRICT, lambda text: _district(text, districts))
+    district_codes = checked(DISTRICT, lambda text: _district_codes(text, districts))
     language = checked(LANGUAGE, _language)
     is_test = checked(IS_TEST, _flag)
     if errors:
         return errors
     if msisdn is None and openid is None:
         return [RowError(number, MSISDN, f"required: a number, or a {OPENID}")]
-    assert district is not None and language is not None and is_test is not None
-    return _Row(number, msisdn, openid, district, language, is_test)
+    assert district_codes is not None and language is not None and is_test is not None
+    return _Row(number, msisdn, openid, district_codes, language, is_test)
 
 
 def _owner(session: Session, row: _Row) -> Subscriber | RowError | None:
@@ -190,20 +219,58 @@ def _owner(session: Session, row: _Row) -> Subscriber | RowError | None:
     return owner
 
 
+def _contacts(row: _Row) -> list[tuple[ContactKind, str]]:
+    return [(kind, value) for kind, value in ((ContactKind.MSISDN, row.msisdn),
+                                              (ContactKind.WECHAT_OPENID, row.openid))
+            if value is not None]
+
+
+def _state(subscriber: Subscriber) -> tuple[object, ...]:
+    return (sorted((point.kind, point.value) for point in subscriber.contact_points),
+            followed_codes(subscriber), subscriber.language, subscriber.is_test,
+            subscriber.active)
+
+
 def _apply(session: Session, row: _Row, subscriber: Subscriber) -> None:
-    for kind, value in ((ContactKind.MSISDN, row.msisdn), (ContactKind.WECHAT_OPENID, row.openid)):
-        if value is not None:
-            add_contact_point(session, subscriber, kind, value)
-    set_language(session, subscriber, row.language)
-    set_test(session, subscriber, row.is_test)
-    follow_district(session, subscriber, row.district.code)
+    """Raises TooManyDistricts, before anything is written, when the cap would be passed."""
+    update_subscriber(session, subscriber, contact_points=_contacts(row),
+                      district_codes=row.district_codes, language=row.language,
+                      is_test=row.is_test)
 
 
-def import_subscribers(session: Session, csv_text: str, *,
-                       districts: DistrictNames) -> ImportReport:
+def _import_row(session: Session, row: _Row, report: ImportReport, touched: set[int]) -> None:
+    owner = _owner(session, row)
+    if isinstance(owner, RowError):
+        report.errors.append(owner)
+        return
+    subscriber = owner if owner is not None else new_subscriber(session)
+    before = _state(subscriber)
+    try:
+        _apply(session, row, subscriber)
+    except TooManyDistricts as refused:
+        # Only a subscriber known already can pass the cap: a row names five at most.
+        report.errors.append(RowError(row.number, DISTRICT, refused.reason))
+        return
+    if owner is None:
+        report.created += 1
+    elif owner.id in touched:
+        report.merged += 1
+    elif _state(owner) == before:
+        report.unchanged += 1
+    else:
+        report.updated += 1
+    touched.add(subscriber.id)
+
+
+def import_subscribers(session: Session, csv_text: str, *, districts: DistrictNames,
+                       commit_every: int | None = None) -> ImportReport:
     """Create or update a subscriber per valid row; every refused row is in the report.
 
-    Changes are flushed in ``session``; committing is the caller's.
+    Changes are flushed in ``session``; committing is the caller's, except
+    that with ``commit_every`` the rows so far are committed after each that
+    many rows: a long list then never holds the database (SQLite locks it
+    whole) from the alerts being published meanwhile. Importing the list
+    again completes one that was interrupted.
     """
     report = ImportReport()
     reader = csv.DictReader(io.StringIO(csv_text.removeprefix("\ufeff")))
@@ -217,18 +284,21 @@ def import_subscribers(session: Session, csv_text: str, *,
         row = _read_row(number, values, districts)
         if isinstance(row, list):
             report.errors += row
-            continue
-        owner = _owner(session, row)
-        if isinstance(owner, RowError):
-            report.errors.append(owner)
-            continue
-        if owner is None:
-            owner = new_subscriber(session)
-            report.created += 1
-        elif owner.id in touched:
-            report.merged += 1
         else:
-            report.updated += 1
-        _apply(session, row, owner)
-        touched.add(owner.id)
+            _import_row(session, row, report, touched)
+        if commit_every and (number - HEADER_ROW) % commit_every == 0:
+            session.commit()
+    return report
+
+
+def import_subscribers_as_staff(session: Session, actor: Actor, csv_text: str, *,
+                                districts: DistrictNames,
+                                commit_every: int | None = None) -> ImportReport:
+    """``import_subscribers`` for an administrator, audited with its counts."""
+    require_role(actor, Role.ADMIN, "importing subscribers")
+    report = import_subscribers(session, csv_text, districts=districts,
+                                commit_every=commit_every)
+    audit.record(session, actor, "import_subscribers", detail={
+        "created": report.created, "updated": report.updated, "unchanged": report.unchanged,
+        "merged": report.merged, "refused_rows": len({error.row for error in report.errors})})
     return report

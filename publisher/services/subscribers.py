@@ -3,15 +3,15 @@
 Fan-out reaches target rows, never subscribers, so every change here
 rewrites the subscriber's SMS targets in the same session and transaction:
 - one ``sms`` target per number, its address the E.164 number, its language
-  the subscriber's, its district the district followed;
+  the subscriber's, and a ``target_districts`` row per district followed
+  (its own ``district_code`` stays empty: that one is for devices);
 - unsubscribing marks those targets inactive, so no fan-out planned later
   reaches them.
 
-A number follows one district at a time (``110000``: alerts for the whole
-city): targets are unique per (channel, address) and a delivery is per
-target, so a second district would need a second row for the same number,
-and an alert naming both districts would then reach that number twice.
-Subscribing again moves the subscription to the new district.
+A number follows up to ``MAX_DISTRICTS`` districts (``110000``: the whole
+city) and is still one target, so an alert naming two of them reaches it
+once. Following a district adds it to those followed; leaving the last one
+is unsubscribing.
 
 Functions here change rows and flush; committing is the caller's.
 """
@@ -19,41 +19,80 @@ Functions here change rows and flush; committing is the caller's.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from publisher.services.errors import InvalidInput
+from publisher.services.actors import Actor, require_role
+from publisher.services.errors import InvalidInput, NotFound
 from publisher.services.languages import DEFAULT_LANGUAGE, LANGUAGES
+from publisher.services.msisdn import normalise_msisdn
 from publisher.store.models import (
     ContactKind,
     ContactPoint,
+    Role,
     Subscriber,
     SubscriberDistrict,
     Target,
+    TargetDistrict,
     utcnow,
 )
 
 __all__ = [
+    "MAX_DISTRICTS",
     "SMS_CHANNEL",
+    "TooManyDistricts",
     "add_contact_point",
     "find_subscriber",
-    "follow_district",
+    "follow_districts",
+    "followed_codes",
+    "leave_district",
     "new_subscriber",
     "set_language",
     "set_test",
+    "subscriber_for_staff",
     "unsubscribe",
+    "update_subscriber",
 ]
 
 log = logging.getLogger(__name__)
 
 SMS_CHANNEL = "sms"
+MAX_DISTRICTS = 5
+"""Districts one subscriber follows at most: each is one more SMS in a storm."""
+
+
+class TooManyDistricts(InvalidInput):
+    """Following the districts asked for would pass ``MAX_DISTRICTS``; nothing was changed."""
+
+    def __init__(self, followed: list[str], wanted: list[str]) -> None:
+        self.followed = followed
+        total = len(set(followed) | set(wanted))
+        super().__init__(f"would follow {total} districts ({', '.join(sorted(wanted))} besides"
+                         f" {', '.join(followed) or 'none'}); a subscriber follows at most"
+                         f" {MAX_DISTRICTS}", field="district")
 
 
 def find_subscriber(session: Session, kind: ContactKind, value: str) -> Subscriber | None:
     """The subscriber reached at this number or openid (``value`` already normalised)."""
     return session.scalar(select(Subscriber).join(ContactPoint).where(
         ContactPoint.kind == kind, ContactPoint.value == value))
+
+
+def subscriber_for_staff(session: Session, actor: Actor, msisdn: str) -> Subscriber:
+    """The subscriber at a mobile number written in any usual form, for an administrator."""
+    require_role(actor, Role.ADMIN, "reading a subscriber")
+    number = normalise_msisdn(msisdn)
+    subscriber = find_subscriber(session, ContactKind.MSISDN, number)
+    if subscriber is None:
+        raise NotFound(f"no subscriber has the number {number}", field="msisdn")
+    return subscriber
+
+
+def followed_codes(subscriber: Subscriber) -> list[str]:
+    """The codes of the districts ``subscriber`` follows, in code order."""
+    return sorted(entry.district_code for entry in subscriber.districts)
 
 
 def new_subscriber(session: Session, *, language: str = DEFAULT_LANGUAGE,
@@ -69,25 +108,68 @@ def new_subscriber(session: Session, *, language: str = DEFAULT_LANGUAGE,
 def add_contact_point(session: Session, subscriber: Subscriber, kind: ContactKind,
                       value: str) -> None:
     """Reach ``subscriber`` at ``value`` too; a no-op when it already does."""
-    if any(point.kind is kind and point.value == value for point in subscriber.contact_points):
-        return
-    subscriber.contact_points.append(ContactPoint(kind=kind, value=value))
-    _project_targets(session, subscriber)
+    update_subscriber(session, subscriber, contact_points=[(kind, value)])
 
 
-def follow_district(session: Session, subscriber: Subscriber, district_code: str) -> str | None:
-    """Subscribe to ``district_code`` (instead of any other); returns the district left, if any."""
-    left = [entry.district_code for entry in subscriber.districts
-            if entry.district_code != district_code]
-    if left or not subscriber.districts:
-        subscriber.districts = [SubscriberDistrict(district_code=district_code)]
-    if not subscriber.active:
+def follow_districts(session: Session, subscriber: Subscriber,
+                     district_codes: Iterable[str]) -> list[str]:
+    """Follow ``district_codes`` besides those followed already; the codes newly followed.
+
+    Raises TooManyDistricts, changing nothing, when that would make more
+    than ``MAX_DISTRICTS``.
+    """
+    return update_subscriber(session, subscriber, district_codes=district_codes)
+
+
+def update_subscriber(session: Session, subscriber: Subscriber, *,
+                      contact_points: Iterable[tuple[ContactKind, str]] = (),
+                      district_codes: Iterable[str] = (), language: str | None = None,
+                      is_test: bool | None = None) -> list[str]:
+    """Several changes at once, the targets rewritten once; the district codes newly followed.
+
+    Contact points and districts are added to those the subscriber has;
+    following a district subscribes again somebody who had stopped. Raises
+    TooManyDistricts or InvalidInput (``language``) before changing anything.
+    """
+    wanted = set(district_codes)
+    followed = followed_codes(subscriber)
+    added = sorted(wanted - set(followed))
+    if len(followed) + len(added) > MAX_DISTRICTS:
+        raise TooManyDistricts(followed, added)
+    if language is not None:
+        _check_language(language)
+        subscriber.language = language
+    if is_test is not None:
+        subscriber.is_test = is_test
+    known = {(point.kind, point.value) for point in subscriber.contact_points}
+    subscriber.contact_points.extend(ContactPoint(kind=kind, value=value)
+                                     for kind, value in dict.fromkeys(contact_points)
+                                     if (kind, value) not in known)
+    subscriber.districts.extend(SubscriberDistrict(district_code=code) for code in added)
+    if wanted and not subscriber.active:
         subscriber.active = True
         subscriber.subscribed_at = utcnow()
         subscriber.unsubscribed_at = None
     _project_targets(session, subscriber)
-    _log(subscriber, "followed district", district_code=district_code)
-    return left[0] if left else None
+    if added:
+        _log(subscriber, "followed districts", district_codes=added)
+    return added
+
+
+def leave_district(session: Session, subscriber: Subscriber, district_code: str) -> bool:
+    """Stop following one district; False when it was not followed.
+
+    Leaving the last district followed is unsubscribing (see ``unsubscribe``).
+    """
+    remaining = [entry for entry in subscriber.districts if entry.district_code != district_code]
+    if len(remaining) == len(subscriber.districts):
+        return False
+    if not remaining:
+        return unsubscribe(session, subscriber)
+    subscriber.districts = remaining
+    _project_targets(session, subscriber)
+    _log(subscriber, "left district", district_code=district_code)
+    return True
 
 
 def unsubscribe(session: Session, subscriber: Subscriber) -> bool:
@@ -103,16 +185,13 @@ def unsubscribe(session: Session, subscriber: Subscriber) -> bool:
 
 
 def set_language(session: Session, subscriber: Subscriber, language: str) -> None:
-    _check_language(language)
-    subscriber.language = language
-    _project_targets(session, subscriber)
+    update_subscriber(session, subscriber, language=language)
     _log(subscriber, "language set", language=language)
 
 
 def set_test(session: Session, subscriber: Subscriber, is_test: bool) -> None:
     """Mark a subscriber as a test recipient: Exercise and Test alerts reach only those."""
-    subscriber.is_test = is_test
-    _project_targets(session, subscriber)
+    update_subscriber(session, subscriber, is_test=is_test)
 
 
 def _check_language(language: str) -> None:
@@ -123,7 +202,7 @@ def _check_language(language: str) -> None:
 
 def _project_targets(session: Session, subscriber: Subscriber) -> None:
     """Make the subscriber's SMS targets say what the subscription says."""
-    codes = [entry.district_code for entry in subscriber.districts]
+    codes = followed_codes(subscriber)
     receiving = subscriber.active and bool(codes)
     numbers = [point.value for point in subscriber.contact_points
                if point.kind is ContactKind.MSISDN]
@@ -134,16 +213,18 @@ def _project_targets(session: Session, subscriber: Subscriber) -> None:
         if target is None:
             if not receiving:
                 continue
-            target = Target(channel=SMS_CHANNEL, address=number)
+            target = Target(channel=SMS_CHANNEL, address=number, followed_districts=[])
             session.add(target)
-        if codes:
-            target.district_code = codes[0]
+        kept = {entry.district_code: entry for entry in target.followed_districts}
+        target.followed_districts = [kept.get(code) or TargetDistrict(district_code=code)
+                                     for code in codes]
+        target.district_code = None
         target.language = subscriber.language
         target.is_test = subscriber.is_test
         target.active = receiving
     session.flush()
 
 
-def _log(subscriber: Subscriber, event: str, **detail: str) -> None:
+def _log(subscriber: Subscriber, event: str, **detail: object) -> None:
     # By id only: a number or an openid is personal data and stays out of logs.
     log.info(event, extra={"subscriber_id": subscriber.id, **detail})

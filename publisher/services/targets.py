@@ -3,9 +3,14 @@
 A target is reached when
 - a GB/T 2260 geocode of the message names its district (110000 names the
   whole city, 110100 every district whose code starts 1101), or
+- it follows districts (a subscriber's number: rows of ``target_districts``)
+  and a geocode names one of them, or names a district within one of them
+  (a number following 110000 follows the whole city), or
 - it has a location inside one of the message's polygons or circles, or
 - it has a location but no district code, and lies inside the boundary of a
   district a geocode names (when a district table is given).
+
+However many of its districts a message names, a target is reached once.
 
 Only Actual messages reach every target: Exercise, Test, System and Draft
 reach targets marked as test targets, and nothing else, whatever the area.
@@ -24,13 +29,13 @@ from dataclasses import dataclass
 
 import shapely
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ColumnElement, and_, false, not_, or_, select
+from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select
 from sqlalchemy.orm import Session
 
 from publisher.cap.areas import area_geometry
 from publisher.cap.districts import DistrictTable, is_gb_t_2260
 from publisher.cap.model import Alert, Area, Status
-from publisher.store.models import Target
+from publisher.store.models import Target, TargetDistrict
 
 __all__ = [
     "AreaSelection",
@@ -56,6 +61,11 @@ def _code_prefix(code: str) -> str:
     return code
 
 
+def _enclosing_codes(code: str) -> set[str]:
+    """The units that contain the unit ``code``: 110000 and 110100 for 110105."""
+    return {code[:2] + "0000", code[:4] + "00"} - {code}
+
+
 def _union(geometries: list[BaseGeometry]) -> BaseGeometry | None:
     present = [geometry for geometry in geometries if not geometry.is_empty]
     if not present:
@@ -70,6 +80,8 @@ class AreaSelection:
     """The areas of a message reduced to what a target query needs."""
 
     code_prefixes: frozenset[str]
+    enclosing_codes: frozenset[str]
+    """Units around the geocoded ones: a target following one of those follows these too."""
     drawn: BaseGeometry | None
     """Polygons and circles: reach every located target inside."""
     named: BaseGeometry | None
@@ -89,14 +101,34 @@ class AreaSelection:
             named = [district.geometry for district in found if district is not None]
         return cls(
             code_prefixes=frozenset(_code_prefix(code) for code in codes),
+            enclosing_codes=frozenset(
+                enclosing for code in codes for enclosing in _enclosing_codes(code)),
             drawn=_union([area_geometry(area) for area in areas]),
             named=_union(named),
         )
 
     def code_condition(self) -> ColumnElement[bool]:
-        """Targets whose district code a geocode names: decided in SQL alone."""
+        """Targets whose district, or one they follow, a geocode names: decided in SQL alone."""
+        return or_(self._own_code_condition(), self._followed_condition())
+
+    def _own_code_condition(self) -> ColumnElement[bool]:
         return or_(false(), *(Target.district_code.startswith(prefix, autoescape=True)
                               for prefix in sorted(self.code_prefixes)))
+
+    def _followed_condition(self) -> ColumnElement[bool]:
+        if not self.code_prefixes:
+            return false()
+        named = [TargetDistrict.district_code.startswith(prefix, autoescape=True)
+                 for prefix in sorted(self.code_prefixes)]
+        if self.enclosing_codes:
+            named.append(TargetDistrict.district_code.in_(sorted(self.enclosing_codes)))
+        # One probe of the primary key (target_id, district_code) per target.
+        # OFFSET 0 keeps PostgreSQL from hashing every matching row instead:
+        # cheaper for one query, but planning runs one query per page, and
+        # reading the whole table once per page grows with the square of
+        # the subscribers.
+        return exists(select(TargetDistrict.target_id)
+                      .where(TargetDistrict.target_id == Target.id, or_(*named)).offset(0))
 
     def _box_condition(self) -> ColumnElement[bool]:
         boxes = [geometry.bounds for geometry in (self.drawn, self.named) if geometry is not None]
@@ -107,8 +139,8 @@ class AreaSelection:
 
     def location_candidates(self) -> ColumnElement[bool]:
         """A cheap SQL superset of the targets reached by location alone; ``reaches`` decides."""
-        return and_(or_(Target.district_code.is_(None), not_(self.code_condition())),
-                    self._box_condition())
+        return and_(or_(Target.district_code.is_(None), not_(self._own_code_condition())),
+                    not_(self._followed_condition()), self._box_condition())
 
     def reaches(self, district_code: str | None, lon: float | None, lat: float | None) -> bool:
         if district_code is not None and any(

@@ -59,6 +59,7 @@ __all__ = [
     "Subscriber",
     "SubscriberDistrict",
     "Target",
+    "TargetDistrict",
     "User",
     "UserRole",
     "utcnow",
@@ -298,6 +299,25 @@ class Target(Base):
     is_test: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+    followed_districts: Mapped[list[TargetDistrict]] = relationship(
+        cascade="all, delete-orphan", order_by="TargetDistrict.district_code")
+
+
+class TargetDistrict(Base):
+    """A district a target is reached by besides its own ``district_code``.
+
+    A subscriber's number follows several districts but is one target, so that
+    an alert naming two of them reaches it once; devices have one district and
+    no rows here. Planning asks of each target whether it follows a district
+    named: its primary key, target first, answers that.
+    """
+
+    __tablename__ = "target_districts"
+
+    target_id: Mapped[int] = mapped_column(
+        ForeignKey("targets.id", ondelete="CASCADE"), primary_key=True)
+    district_code: Mapped[str] = mapped_column(String(6), primary_key=True)
 
 
 class Delivery(Base):

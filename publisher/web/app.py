@@ -10,7 +10,7 @@ from publisher.celery_app import make_celery
 from publisher.config import Settings
 from publisher.services.signer import CenterSigner
 from publisher.store.db import make_engine, make_session_factory
-from publisher.web import api, public
+from publisher.web import api, public, subscribers
 from publisher.web.auth import auth_middleware
 from publisher.web.bodies import MAX_BODY_BYTES
 from publisher.web.context import FANOUT, HEALTH, SESSIONS, SETTINGS, SIGNER
@@ -47,7 +47,9 @@ def create_app(settings: Settings) -> web.Application:
                           client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(subscribers.load_district_names)
     app.add_routes(api.routes)
+    app.add_routes(subscribers.routes)
     app.add_routes(public.routes)
     app.router.add_get("/health", _health)
     return app

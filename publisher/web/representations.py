@@ -9,9 +9,13 @@ from typing import Any
 
 from aiohttp import web
 
-from publisher.store.models import Alert, Message
+from publisher.cap.districts import GB_T_2260
+from publisher.services.district_names import DistrictNames
+from publisher.services.subscribers import followed_codes
+from publisher.store.models import Alert, Message, Subscriber
 
-__all__ = ["alert_json", "alert_summary_json", "cap_path", "json_response", "message_json"]
+__all__ = ["alert_json", "alert_summary_json", "cap_path", "json_response", "message_json",
+           "subscriber_json"]
 
 # Chinese text stays readable in responses and in curl's output.
 _dumps = partial(json.dumps, ensure_ascii=False)
@@ -73,4 +77,22 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "rejection_reason": alert.rejection_reason,
         "draft": alert.draft,
         "messages": [message_json(message) for message in alert.messages],
+    }
+
+
+def subscriber_json(subscriber: Subscriber, districts: DistrictNames) -> dict[str, Any]:
+    def district_json(code: str) -> dict[str, str | None]:
+        district = districts.table.resolve_geocode(GB_T_2260, code)
+        return {"code": code, "name_zh": district.name_zh if district else None,
+                "name_en": district.name_en if district else None}
+
+    return {
+        "contact_points": [{"kind": str(point.kind), "value": point.value}
+                           for point in subscriber.contact_points],
+        "districts": [district_json(code) for code in followed_codes(subscriber)],
+        "language": subscriber.language,
+        "active": subscriber.active,
+        "is_test": subscriber.is_test,
+        "subscribed_at": _time(subscriber.subscribed_at),
+        "unsubscribed_at": _time(subscriber.unsubscribed_at),
     }

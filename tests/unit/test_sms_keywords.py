@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from publisher.cap.districts import load_districts
+from publisher.cap.districts import District, load_districts
 from publisher.services.district_names import DistrictNames
 from publisher.services.errors import InvalidInput
 from publisher.services.msisdn import normalise_msisdn
 from publisher.services.sms_keywords import (
+    Leave,
     NoDistrict,
     SetLanguage,
     Subscribe,
@@ -61,9 +62,36 @@ def test_subscribe_keywords_name_a_district(text: str, code: str, keyword_langua
 @pytest.mark.parametrize(("text", "language"), [
     ("TD", ZH), ("td", ZH), (wide("td"), ZH), (" TD ", ZH),
     ("STOP", EN), ("Stop", EN), (wide("STOP"), EN), ("unsubscribe", EN),
+    ("TD 全部", ZH), ("TD全部", ZH), ("STOP ALL", EN), ("stop all", EN),
+    # Words after a stop keyword that name no district: the opt-out still counts.
+    ("STOP please", EN), ("TD 不要再发了", ZH),
 ])
 def test_unsubscribe_keywords(text: str, language: str) -> None:
     assert parse_command(text, DISTRICTS) == Unsubscribe(language)
+
+
+@pytest.mark.parametrize(("text", "code", "keyword_language"), [
+    ("TD 朝阳", "110105", ZH),
+    ("TD朝阳区", "110105", ZH),
+    ("td110108", "110108", ZH),
+    (wide("TD 海淀"), "110108", ZH),
+    ("STOP 110105", "110105", EN),
+    ("stop chaoyang", "110105", EN),
+    ("STOP110105", "110105", EN),
+    ("UNSUBSCRIBE Haidian District", "110108", EN),
+    ("TD 北京", "110000", ZH),
+])
+def test_a_stop_keyword_with_a_district_leaves_that_district(
+        text: str, code: str, keyword_language: str) -> None:
+    command = parse_command(text, DISTRICTS)
+    assert isinstance(command, Leave)
+    assert (command.district.code, command.keyword_language) == (code, keyword_language)
+
+
+def test_a_misspelt_district_to_leave_comes_with_close_matches() -> None:
+    command = parse_command("TD 朝杨", DISTRICTS)
+    assert isinstance(command, UnknownDistrict) and command.leaving
+    assert [district.code for district in command.suggestions] == ["110105"]
 
 
 @pytest.mark.parametrize(("text", "language"), [
@@ -97,6 +125,8 @@ def test_a_district_like_nothing_known_has_no_suggestions() -> None:
     ("hello", Unrecognised("hello")),
     ("SUBWAY", Unrecognised("SUBWAY")),     # a keyword inside a word is no keyword
     ("DYNAMO", Unrecognised("DYNAMO")),
+    ("STOPPED", Unrecognised("STOPPED")),
+    ("TDX", Unrecognised("TDX")),
     ("LANG FR", Unrecognised("LANG FR")),
     ("", Unrecognised("")),
 ])
@@ -129,11 +159,29 @@ def test_what_is_not_a_mobile_number_is_refused_with_the_field(raw: str, reason:
     assert reason in refused.value.reason
 
 
+def _district(code: str) -> District:
+    found = DISTRICTS.find(code)
+    assert found is not None
+    return found
+
+
 def test_replies_name_the_district_in_the_reply_language() -> None:
-    chaoyang = DISTRICTS.find("110105")
-    assert chaoyang is not None
+    chaoyang = _district("110105")
     assert "朝阳区" in reply_text("subscribed", ZH, district=chaoyang)
     assert "Chaoyang" in reply_text("subscribed", EN, district=chaoyang)
     suggestion = reply_text("unknown_district", EN, wanted="Chaoyng", suggestions=[chaoyang])
     assert "Chaoyang (110105)" in suggestion and "Chaoyng" in suggestion
     assert "DY110105" in reply_text("unknown_district", ZH, wanted="火星")
+    leave = reply_text("unknown_district_leave", ZH, wanted="朝杨", suggestions=[chaoyang])
+    assert "朝阳区 (110105)" in leave and "TD退订全部" in leave
+
+
+def test_replies_list_every_district_followed() -> None:
+    followed = [_district("110105"), _district("110108")]
+    added = reply_text("added", ZH, district=followed[1], followed=followed)
+    assert "增加订阅海淀区" in added and "现订阅：朝阳区、海淀区" in added
+    left = reply_text("left", EN, district=_district("110112"), followed=followed)
+    assert left.startswith("You no longer receive alerts for Tongzhou; you still follow"
+                           " Chaoyang, Haidian.")
+    full = reply_text("too_many", EN, district=_district("110112"), followed=followed)
+    assert "You follow 2 districts (Chaoyang, Haidian)" in full and "STOP Chaoyang" in full
