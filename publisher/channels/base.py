@@ -133,12 +133,20 @@ class SendResult:
     ``status`` is SENT (accepted; receipts follow), a final status, or QUEUED
     for a target the provider could not take this time: the batch is then
     retried for it with backoff.
+
+    A provider that takes a message in several parts, each with its own id
+    and receipts (a concatenated SMS), names them in ``parts``, in order;
+    ``provider_id`` is then the first of them. ``duplicates`` counts parts
+    handed over again after the provider's answer was lost: the receiver may
+    get each of those twice.
     """
 
     delivery_id: int
     provider_id: str | None
     status: DeliveryStatus
     error: str | None = None
+    parts: tuple[str, ...] = ()
+    duplicates: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,52 +1,54 @@
 """The SMS channel: alerts as text messages through SMPP 3.4 transceiver binds.
 
 Each target gets the alert rendered in its language (``render_sms``),
-encoded into one or more parts that share one concatenation reference, and
-submitted through one bind (all parts of a message on the same bind, so
-they leave in order). ``send`` waits, bounded by ``response_timeout``, until
-the SMSC has answered every part, and reports each delivery:
+encoded into one or more parts that share one concatenation reference (or
+into one ``submit_sm`` with ``message_payload``, as the route says), and
+submitted through one bind of the route in use (all parts of a message on
+the same bind, so they leave in order; see ``sms_routes`` for routes,
+priorities and failover). ``send`` waits, bounded by the route's
+``response_timeout``, until the SMSC has answered every part, and reports
+each delivery:
 
-- SENT, with the provider id, when every part was accepted;
+- SENT, with the provider id of every part, when every part was accepted;
 - FAILED when a part was refused for good, or when the message went out
   only partly (a handset cannot show half an alert);
 - QUEUED (retry later) when every part was refused for a transient reason;
-- SENT without a provider id, with the reason, when a part is still
+- SENT without provider ids, with the reason, when a part is still
   unanswered at the deadline: the bind keeps trying it, so resending the
   delivery could duplicate it, and its receipts cannot be matched.
 
-The provider id of a delivery is the canonical SMSC id (see
-``sms_receipts.normalise_message_id``) of its FIRST part. The receipt
-service matches a receipt to a delivery by exact provider id, so the
-delivery follows its first part's receipt: a known simplification, since a
-concatenated SMS reaches the handset as one message and the SMSC routes its
-parts together. Receipts of the other parts are dropped by
-``drain_receipts`` when this channel instance submitted them; a receipt for
-a later part submitted by another process is stored with outcome unknown.
+A part submitted again after its response was lost (the bind dropped, or
+the response timed out) may reach the handset twice; the result counts such
+parts in ``duplicates``.
 
-Receipts arrive on the binds' threads; they only enqueue there.
-``drain_receipts`` records the queued ones through the receipt service, from
-whatever thread owns a database session. Mobile-originated messages are put
-on ``mobile_originated`` for the subscriber service.
+Every part's provider id (``sms_routes.provider_id``: the route's name and
+the SMSC's canonical id, see ``sms_receipts.normalise_message_id``) is
+stored with its delivery, and the receipt service correlates each part's
+receipt in the database: a receipt arriving days later, on any bind, to
+another process, still lands on its part, and the delivery follows its
+parts.
 
-Options (``channel_options["sms"]``): ``host``, ``port``, ``system_id``,
-``password``, ``source_addr``, ``window`` (10), ``rate`` (parts per second
-per bind, 100), ``binds`` (1), ``response_timeout`` (seconds, 10),
-``bind_timeout`` (seconds a send waits for a bind to come up, 5), and
-``message_id_base`` ("auto", 10 or 16): how the SMSC writes its ids, to
-read an id without letters unambiguously.
+Receipts arrive on the binds' threads; they only enqueue there, on
+``receipts``, to be recorded through the receipt service from whatever
+thread owns a database session. Mobile-originated messages are put on
+``mobile_originated`` for the subscriber service, whose confirmations go
+out through ``send_reply``.
+
+Options (``channel_options["sms"]``): the routes (see ``sms_routes``),
+``bind_timeout`` (seconds a send waits for a bind to come up, 5) and
+``signature`` (the sender's signature that starts every Chinese SMS,
+``sms_text.DEFAULT_SIGNATURE``).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
-import time
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
-
-from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.channels import sms_receipts
 from publisher.channels.base import (
@@ -60,34 +62,28 @@ from publisher.channels.base import (
     TargetRef,
     TransientChannelError,
 )
-from publisher.channels.smpp_bind import (
-    Bind,
-    BindError,
-    BindSettings,
-    BindState,
-    InboundMessage,
-    SubmitPart,
+from publisher.channels.smpp_bind import Bind, InboundMessage, SubmitPart
+from publisher.channels.sms_encoding import (
+    EncodedSms,
+    ReferenceAllocator,
+    SmsEncodingError,
+    encode_sms,
 )
-from publisher.channels.sms_encoding import ReferenceAllocator, SmsEncodingError, encode_sms
-from publisher.channels.sms_text import render_sms
-from publisher.services.receipts import record_receipt
-from publisher.store.models import ReceiptOutcome
+from publisher.channels.sms_routes import Route, Routes, RouteSettings, provider_id, read_routes
+from publisher.channels.sms_text import DEFAULT_SIGNATURE, render_sms
 
-__all__ = ["SmsChannel", "drain_receipts", "receipt_fields"]
+__all__ = ["SmsChannel"]
 
 log = logging.getLogger(__name__)
 
-_ID_BASES: dict[object, sms_receipts.IdBase] = {"auto": "auto", 10: 10, 16: 16,
-                                                "10": 10, "16": 16}
-# Continuation-part ids remembered for dropping their receipts; bounded so a
-# long-running worker does not grow without limit.
-_CONTINUATIONS_KEPT = 100_000
+# The item of a reply in a submission: replies have no delivery row.
+_REPLY = 0
 
 
 @dataclass(frozen=True, slots=True)
 class _PartKey:
     send: int
-    delivery_id: int
+    item: int
     sequence: int
 
 
@@ -96,20 +92,20 @@ class _PartOutcome:
     message_id: str | None = None
     command_status: int | None = None
     permanent: bool = False
-    resubmitted: bool = False
+    resubmissions: int = 0
 
     @property
     def answered(self) -> bool:
         return self.message_id is not None or self.command_status is not None
 
 
-def receipt_fields(message: InboundMessage) -> dict[str, Any]:
-    """The raw receipt as stored and parsed: the deliver_sm's fields, its octets in hex."""
-    return {"receipted_message_id": message.receipted_message_id,
-            "message_state": message.message_state,
-            "short_message": message.short_message.hex(),
-            "esm_class": message.esm_class, "data_coding": message.data_coding,
-            "source_addr": message.source_addr, "bind": message.bind}
+@dataclass(frozen=True, slots=True)
+class _Text:
+    """One SMS to hand over: a delivery's (``item`` its id) or a reply (``_REPLY``)."""
+
+    item: int
+    address: str
+    encoded: EncodedSms
 
 
 class _Events:
@@ -128,7 +124,9 @@ class _Events:
         self._channel._answer(key, refuse)
 
     def resubmitted(self, key: Hashable) -> None:
-        self._channel._answer(key, lambda outcome: setattr(outcome, "resubmitted", True))
+        def count(outcome: _PartOutcome) -> None:
+            outcome.resubmissions += 1
+        self._channel._answer(key, count)
 
     def received(self, message: InboundMessage) -> None:
         target = (self._channel.receipts if message.is_receipt
@@ -146,64 +144,22 @@ class SmsChannel(Channel[str]):
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
-        self.source_addr = str(self.options.get("source_addr", ""))
-        self.response_timeout = float(self.options.get("response_timeout", 10.0))
         self.bind_timeout = float(self.options.get("bind_timeout", 5.0))
-        base = self.options.get("message_id_base", "auto")
-        if base not in _ID_BASES:
-            raise ValueError(f"message_id_base: {base!r} is not one of auto, 10, 16")
-        self.message_id_base = _ID_BASES[base]
+        self.signature = str(self.options.get("signature", DEFAULT_SIGNATURE))
         self.receipts: queue.SimpleQueue[InboundMessage] = queue.SimpleQueue()
         self.mobile_originated: queue.SimpleQueue[InboundMessage] = queue.SimpleQueue()
+        self.routes = Routes(read_routes(self.options), _Events(self))
         self._references = ReferenceAllocator()
         self._answered = threading.Condition()
         self._outcomes: dict[_PartKey, _PartOutcome] = {}
-        self._continuations: dict[str, None] = {}
-        self._sends = 0
-        self._binds: list[Bind] = []
-        self._binds_lock = threading.Lock()
-
-    def _settings(self, index: int) -> BindSettings:
-        try:
-            return BindSettings(
-                host=str(self.options["host"]), port=int(self.options["port"]),
-                system_id=str(self.options["system_id"]),
-                password=str(self.options.get("password", "")),
-                name=f"sms-{index}", window=int(self.options.get("window", 10)),
-                rate=float(self.options.get("rate", 100.0)),
-                response_timeout=self.response_timeout)
-        except KeyError as missing:
-            raise PermanentChannelError(
-                f"channel_options.sms.{missing.args[0]}: required") from None
-        except BindError as error:
-            raise PermanentChannelError(f"channel_options.sms.{error.field}: {error.reason}"
-                                        ) from None
+        self._sends = itertools.count(1)
 
     def start(self) -> list[Bind]:
-        """Open the binds (once); receipts start arriving on ``receipts``."""
-        with self._binds_lock:
-            if not self._binds:
-                count = int(self.options.get("binds", 1))
-                binds = [Bind(self._settings(index), _Events(self)) for index in range(count)]
-                for bind in binds:
-                    bind.start()
-                self._binds = binds
-            return self._binds
-
-    def _bound(self) -> list[Bind]:
-        binds = self.start()
-        deadline = time.monotonic() + self.bind_timeout
-        while True:
-            bound = [bind for bind in binds if bind.state is BindState.BOUND]
-            if bound:
-                return bound
-            if time.monotonic() >= deadline:
-                states = ", ".join(bind.state.value for bind in binds)
-                raise TransientChannelError(f"no SMPP bind is up ({states})")
-            time.sleep(0.02)
+        """Open every route's binds (once); receipts start arriving on ``receipts``."""
+        return [bind for route in self.routes.start() for bind in route.binds]
 
     def render(self, message: OutgoingMessage, language: str) -> str:
-        return render_sms(message.alert, message.msg_type, language)
+        return render_sms(message.alert, message.msg_type, language, signature=self.signature)
 
     def _answer(self, key: Hashable, change: Callable[[_PartOutcome], None]) -> None:
         with self._answered:
@@ -213,27 +169,73 @@ class SmsChannel(Channel[str]):
                 self._answered.notify_all()
 
     def send(self, message: OutgoingMessage, targets: Sequence[TargetRef]) -> list[SendResult]:
-        binds = self._bound()
-        with self._answered:
-            self._sends += 1
-            send = self._sends
+        route, binds = self.routes.choose(self.bind_timeout)
         failed: list[SendResult] = []
-        submitted: dict[int, list[_PartKey]] = {}
-        by_bind: dict[int, list[SubmitPart]] = {}
-        for index, target in enumerate(targets):
+        texts: list[_Text] = []
+        for target in targets:
             try:
-                encoded = encode_sms(self.render(message, target.language),
-                                     self._references.allocate())
+                encoded = self._encode(self.render(message, target.language), route.settings)
             except SmsEncodingError as error:
                 failed.append(SendResult(target.delivery_id, None, DeliveryStatus.FAILED,
                                          f"{error.field}: {error.reason}"))
                 continue
-            keys = [_PartKey(send, target.delivery_id, sequence)
+            texts.append(_Text(target.delivery_id, target.address, encoded))
+        outcomes = self._submit(route, binds, texts)
+        log.info("sms batch submitted", extra={"alert_identifier": message.identifier,
+                                               "route": route.name, "deliveries": len(texts)})
+        return failed + [self._result(route.settings, delivery_id, parts)
+                         for delivery_id, parts in outcomes.items()]
+
+    def send_reply(self, address: str, text: str, language: str) -> list[str]:
+        """Send ``text`` to one E.164 ``address`` now; the provider ids of its parts.
+
+        For a confirmation of a subscriber's command: no delivery row, and the
+        signature starts it in Chinese as it starts every alert. Raises
+        TransientChannelError when it may go out later (no bind is up, the
+        SMSC refused it for now, or has not answered in time, in which case
+        the bind still tries it and sending it again may duplicate it), and
+        PermanentChannelError when it never will.
+        """
+        route, binds = self.routes.choose(self.bind_timeout)
+        try:
+            encoded = self._encode(self._signed(text, language), route.settings)
+        except SmsEncodingError as error:
+            raise PermanentChannelError(f"{error.field}: {error.reason}") from None
+        outcomes = self._submit(route, binds, [_Text(_REPLY, address, encoded)])
+        result = self._result(route.settings, _REPLY, outcomes[_REPLY])
+        # No number in the reason: it ends up in logs.
+        reason = f"reply over route {route.name}: {result.error}"
+        if result.status is DeliveryStatus.FAILED:
+            raise PermanentChannelError(reason)
+        if result.status is not DeliveryStatus.SENT or not result.parts:
+            raise TransientChannelError(reason)
+        return list(result.parts)
+
+    def _signed(self, text: str, language: str) -> str:
+        if language.split("-", 1)[0].casefold() != "zh" or text.startswith(self.signature):
+            return text
+        return f"{self.signature}{text}"
+
+    def _encode(self, text: str, route: RouteSettings) -> EncodedSms:
+        return encode_sms(text, self._references.allocate(),
+                          use_message_payload=route.message_payload)
+
+    def _submit(self, route: Route, binds: Sequence[Bind], texts: Iterable[_Text]
+                ) -> dict[int, list[_PartOutcome]]:
+        """Hand the texts to the binds (each text whole to one) and wait for the SMSC's answers."""
+        send = next(self._sends)
+        settings = route.settings
+        submitted: dict[int, list[_PartKey]] = {}
+        by_bind: dict[int, list[SubmitPart]] = {}
+        for index, text in enumerate(texts):
+            encoded = text.encoded
+            keys = [_PartKey(send, text.item, sequence)
                     for sequence in range(1, encoded.part_count + 1)]
-            submitted[target.delivery_id] = keys
-            by_bind.setdefault(index % len(binds), []).extend(
-                SubmitPart(key, _international(target.address), octets, encoded.data_coding,
-                           encoded.esm_class, self.source_addr)
+            submitted[text.item] = keys
+            by_bind.setdefault((send + index) % len(binds), []).extend(
+                SubmitPart(key, _international(text.address), octets, encoded.data_coding,
+                           encoded.esm_class, settings.source_addr,
+                           use_message_payload=encoded.uses_message_payload)
                 for key, octets in zip(keys, encoded.parts, strict=True))
         with self._answered:
             self._outcomes.update({key: _PartOutcome() for keys in submitted.values()
@@ -241,29 +243,30 @@ class SmsChannel(Channel[str]):
         try:
             for bind_index, parts in by_bind.items():
                 binds[bind_index].submit(parts)
-            outcomes = self._wait(submitted)
+            # The bind paces its parts: the last one leaves that long after the first.
+            pacing = max(map(len, by_bind.values()), default=0) / settings.rate
+            return self._wait(submitted, settings.response_timeout + pacing)
         finally:
             with self._answered:
                 for keys in submitted.values():
                     for key in keys:
                         self._outcomes.pop(key, None)
-        log.info("sms batch submitted", extra={"alert_identifier": message.identifier,
-                                               "deliveries": len(submitted)})
-        return failed + [self._result(delivery_id, outcomes[delivery_id])
-                         for delivery_id in submitted]
 
-    def _wait(self, submitted: Mapping[int, list[_PartKey]]
+    def _wait(self, submitted: Mapping[int, list[_PartKey]], timeout: float
               ) -> dict[int, list[_PartOutcome]]:
-        deadline = time.monotonic() + self.response_timeout
         with self._answered:
             self._answered.wait_for(
                 lambda: all(self._outcomes[key].answered
                             for keys in submitted.values() for key in keys),
-                timeout=max(0.0, deadline - time.monotonic()))
-            return {delivery_id: [replace(self._outcomes[key]) for key in keys]
-                    for delivery_id, keys in submitted.items()}
+                timeout=timeout)
+            return {item: [replace(self._outcomes[key]) for key in keys]
+                    for item, keys in submitted.items()}
 
-    def _result(self, delivery_id: int, parts: list[_PartOutcome]) -> SendResult:
+    def _result(self, route: RouteSettings, delivery_id: int,
+                parts: list[_PartOutcome]) -> SendResult:
+        duplicates = sum(part.resubmissions for part in parts)
+        note = ("a part was submitted again after a lost response; the handset may show it"
+                " twice") if duplicates else None
         refused = [(number, part) for number, part in enumerate(parts, start=1)
                    if part.command_status is not None]
         if refused:
@@ -271,37 +274,27 @@ class SmsChannel(Channel[str]):
             reason = (f"part {number} of {len(parts)} refused by the SMSC:"
                       f" command_status 0x{part.command_status:08X}")
             if len(refused) == len(parts) and not any(item.permanent for _, item in refused):
-                return SendResult(delivery_id, None, DeliveryStatus.QUEUED, reason)
+                return SendResult(delivery_id, None, DeliveryStatus.QUEUED, reason,
+                                  duplicates=duplicates)
             if len(refused) < len(parts):
                 reason += "; the other parts went out, so the message is incomplete"
-            return SendResult(delivery_id, None, DeliveryStatus.FAILED, reason)
+            return SendResult(delivery_id, None, DeliveryStatus.FAILED, reason,
+                              duplicates=duplicates)
         unanswered = [number for number, part in enumerate(parts, start=1) if not part.answered]
         if unanswered:
             return SendResult(delivery_id, None, DeliveryStatus.SENT,
-                              f"parts {unanswered} unanswered after {self.response_timeout}s;"
-                              " the bind keeps submitting them, so receipts cannot be matched")
-        identifiers = [self._canonical(part.message_id or "") for part in parts]
-        self._remember_continuations(identifiers[1:])
-        note = ("a part was submitted again after a lost response; the handset may show it"
-                " twice") if any(part.resubmitted for part in parts) else None
-        return SendResult(delivery_id, identifiers[0], DeliveryStatus.SENT, note)
-
-    def _canonical(self, message_id: str) -> str:
-        return sms_receipts.normalise_message_id(message_id, self.message_id_base)
-
-    def _remember_continuations(self, identifiers: list[str]) -> None:
-        with self._answered:
-            self._continuations.update(dict.fromkeys(identifiers))
-            while len(self._continuations) > _CONTINUATIONS_KEPT:
-                del self._continuations[next(iter(self._continuations))]
-
-    def is_continuation(self, provider_id: str) -> bool:
-        """Whether ``provider_id`` is a later part of a message this instance submitted."""
-        with self._answered:
-            return provider_id in self._continuations
+                              f"parts {unanswered} unanswered after {route.response_timeout}s;"
+                              " the bind keeps submitting them, so receipts cannot be matched",
+                              duplicates=duplicates)
+        identifiers = tuple(
+            provider_id(route.name, sms_receipts.normalise_message_id(part.message_id or "",
+                                                                      route.message_id_base))
+            for part in parts)
+        return SendResult(delivery_id, identifiers[0], DeliveryStatus.SENT, note,
+                          parts=identifiers, duplicates=duplicates)
 
     def parse_receipt(self, raw: Mapping[str, Any]) -> ParsedReceipt:
-        """A receipt as ``receipt_fields`` writes it; the provider id is its part's canonical id."""
+        """A receipt as ``receipt_fields`` writes it; the provider id is its part's, as stored."""
         try:
             octets = bytes.fromhex(str(raw.get("short_message", "")))
         except ValueError:
@@ -312,15 +305,18 @@ class SmsChannel(Channel[str]):
             data_coding=_integer(raw, "data_coding", 0),
             receipted_message_id=raw.get("receipted_message_id"),
             message_state=None if state is None else _integer(raw, "message_state"))
+        bind = raw.get("bind")
+        route = self.routes.route_of_bind(bind) if isinstance(bind, str) else None
+        if route is None:
+            raise ReceiptError("bind", f"{bind!r} is no bind of this channel's routes")
+        canonical = sms_receipts.normalise_message_id(receipt.raw_message_id,
+                                                      route.message_id_base)
         detail = f"stat:{receipt.state} err:{receipt.error_code or '-'}"
-        return ParsedReceipt(self._canonical(receipt.raw_message_id), receipt.delivery_status,
+        return ParsedReceipt(provider_id(route.name, canonical), receipt.delivery_status,
                              detail)
 
     def close(self) -> None:
-        with self._binds_lock:
-            binds, self._binds = self._binds, []
-        for bind in binds:
-            bind.stop()
+        self.routes.close()
 
 
 def _international(address: str) -> str:
@@ -334,30 +330,3 @@ def _integer(raw: Mapping[str, Any], field: str, default: int | None = None) -> 
         raise ReceiptError(field, f"{value!r} is not an integer")
     return value
 
-
-def drain_receipts(channel: SmsChannel, session_factory: sessionmaker[Session]) -> int:
-    """Record every receipt queued so far, in one transaction; returns how many were recorded."""
-    recorded = 0
-    with session_factory() as session:
-        while True:
-            try:
-                message = channel.receipts.get_nowait()
-            except queue.Empty:
-                break
-            raw = receipt_fields(message)
-            if _continuation(channel, raw):
-                continue
-            outcome = record_receipt(session, channel, raw)
-            recorded += 1
-            if outcome is ReceiptOutcome.UNKNOWN:
-                log.info("sms receipt matches no delivery",
-                         extra={"receipted_message_id": message.receipted_message_id})
-        session.commit()
-    return recorded
-
-
-def _continuation(channel: SmsChannel, raw: Mapping[str, Any]) -> bool:
-    try:
-        return channel.is_continuation(channel.parse_receipt(raw).provider_id)
-    except ReceiptError:
-        return False

@@ -34,7 +34,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, cast
 
@@ -43,6 +43,7 @@ from sqlalchemy import (
     Table,
     and_,
     func,
+    insert,
     literal,
     select,
     update,
@@ -73,7 +74,7 @@ from publisher.services.targets import (
     reaches_only_test_targets,
     select_located_target_ids,
 )
-from publisher.store.models import Delivery, Message, Target, utcnow
+from publisher.store.models import Delivery, DeliveryPart, Message, Target, utcnow
 
 __all__ = [
     "BatchOutcome",
@@ -391,6 +392,7 @@ def _hand_over(channel: Channel[Any], message: OutgoingMessage,
 def _record_results(session: Session, targets: list[TargetRef], results: list[SendResult],
                     outcome: BatchOutcome) -> None:
     by_delivery = {result.delivery_id: result for result in results}
+    recorded: list[SendResult] = []
     for target in targets:
         result = by_delivery.get(target.delivery_id)
         if result is None:
@@ -401,11 +403,30 @@ def _record_results(session: Session, targets: list[TargetRef], results: list[Se
             outcome.retry.append(target.delivery_id)
             continue
         if result.status is DeliveryStatus.SENDING:
-            result = SendResult(result.delivery_id, result.provider_id, DeliveryStatus.SENT,
-                                result.error)
+            result = replace(result, status=DeliveryStatus.SENT)
         if _record(session, target.delivery_id, result.status, provider_id=result.provider_id,
                    error=result.error):
             outcome.add(result.status)
+            recorded.append(result)
+    _record_parts(session, recorded)
+
+
+def _record_parts(session: Session, results: list[SendResult]) -> None:
+    """The parts of recorded results, each with its provider id, and the duplicates counted."""
+    with_parts = [result for result in results if result.parts]
+    if with_parts:
+        # A batch is of one channel.
+        channel = session.scalar(select(Delivery.channel)
+                                 .where(Delivery.id == with_parts[0].delivery_id))
+        session.execute(insert(DeliveryPart), [
+            {"delivery_id": result.delivery_id, "part_number": number, "channel": channel,
+             "provider_id": provider_id, "status": DeliveryStatus.SENT}
+            for result in with_parts
+            for number, provider_id in enumerate(result.parts, start=1)])
+    for result in results:
+        if result.duplicates:
+            session.execute(update(Delivery).where(Delivery.id == result.delivery_id)
+                            .values(duplicates=Delivery.duplicates + result.duplicates))
 
 
 def _return_to_queue(session: Session, delivery_ids: Sequence[int], reason: str) -> None:

@@ -67,14 +67,20 @@ def _author(session: Session) -> User:
 
 def publish(session: Session, *, status: Status = Status.EXERCISE,
             msg_type: MsgType = MsgType.ALERT, areas: tuple[Area, ...] | None = None,
-            outbox: bool = True) -> Message:
-    """A signed message of a published alert (Chaoyang rainstorm by default), committed."""
+            outbox: bool = True, instruction: str | None = None) -> Message:
+    """A signed message of a published alert (Chaoyang rainstorm by default), committed.
+
+    ``instruction`` replaces the instruction of every info block.
+    """
     sequence = next(_sequence)
     sent = datetime(2026, 7, 1, 3, 0, tzinfo=UTC) + timedelta(minutes=sequence)
     cap_alert = rainstorm_red_warning(sent, sequence % 9999 + 1, status=status)
     cap_alert = replace(cap_alert, msg_type=msg_type)
     if areas is not None:
         cap_alert = replace(cap_alert, infos=tuple(replace(info, areas=areas)
+                                                   for info in cap_alert.infos))
+    if instruction is not None:
+        cap_alert = replace(cap_alert, infos=tuple(replace(info, instruction=instruction)
                                                    for info in cap_alert.infos))
     xml = sign_alert_xml(write_alert(cap_alert), *_identity())
     author = _author(session)

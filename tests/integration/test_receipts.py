@@ -11,14 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.channels.base import DeliveryStatus
 from publisher.channels.memory import MemoryChannel
-from publisher.services.delivery import record_receipt
-from publisher.store.models import Delivery, Receipt, ReceiptOutcome
-from tests.integration.fanout_support import (
-    add_targets,
-    deliver_in_process,
-    publish,
-    session_factory,
-)
+from publisher.store.models import Receipt, ReceiptOutcome
+from tests.integration.fanout_support import session_factory
+from tests.integration.receipt_support import delivery_row, handed_over, received
 from tests.services import postgres_url
 
 __all__ = ["postgres_url", "session_factory"]
@@ -32,27 +27,11 @@ CHANNEL = MemoryChannel({"acknowledge": False})
 @pytest.fixture
 def sent(session_factory: Factory) -> list[int]:
     """Three deliveries handed over and awaiting their receipts."""
-    with session_factory() as session:
-        add_targets(session, 3, is_test=True)
-        message = publish(session)
-    deliver_in_process(session_factory, message.id, CHANNEL)
-    with session_factory() as session:
-        return list(session.scalars(select(Delivery.id).where(
-            Delivery.message_id == message.id).order_by(Delivery.id)))
+    return handed_over(session_factory, CHANNEL, 3)
 
 
 def _receive(factory: Factory, raw: dict[str, Any]) -> ReceiptOutcome:
-    with factory() as session:
-        outcome = record_receipt(session, CHANNEL, raw)
-        session.commit()
-    return outcome
-
-
-def _delivery(factory: Factory, delivery_id: int) -> Delivery:
-    with factory() as session:
-        delivery = session.get(Delivery, delivery_id)
-        assert delivery is not None
-        return delivery
+    return received(factory, CHANNEL, raw)
 
 
 def _receipt(delivery_id: int, status: str, **extra: Any) -> dict[str, Any]:
@@ -73,13 +52,13 @@ def test_a_delivery_only_moves_forward(session_factory: Factory, sent: list[int]
                                        final: DeliveryStatus) -> None:
     got = [_receive(session_factory, _receipt(sent[0], status)) for status in sequence]
     assert got == outcomes
-    assert _delivery(session_factory, sent[0]).status is final
-    assert _delivery(session_factory, sent[1]).status is S.SENT
+    assert delivery_row(session_factory, sent[0]).status is final
+    assert delivery_row(session_factory, sent[1]).status is S.SENT
 
 
 def test_a_failure_keeps_its_detail_and_times(session_factory: Factory, sent: list[int]) -> None:
     _receive(session_factory, _receipt(sent[0], "failed", detail="UNDELIV 001"))
-    delivery = _delivery(session_factory, sent[0])
+    delivery = delivery_row(session_factory, sent[0])
     assert delivery.last_error == "UNDELIV 001"
     assert delivery.failed_at is not None and delivery.final_at is not None
 
@@ -87,10 +66,10 @@ def test_a_failure_keeps_its_detail_and_times(session_factory: Factory, sent: li
 def test_duplicate_receipts_change_nothing(session_factory: Factory, sent: list[int]) -> None:
     raw = _receipt(sent[0], "delivered")
     _receive(session_factory, raw)
-    before = _delivery(session_factory, sent[0])
+    before = delivery_row(session_factory, sent[0])
     for _ in range(3):
         assert _receive(session_factory, raw) is R.DUPLICATE
-    after = _delivery(session_factory, sent[0])
+    after = delivery_row(session_factory, sent[0])
     assert (after.status, after.delivered_at, after.final_at, after.last_error) == (
         before.status, before.delivered_at, before.final_at, before.last_error)
     with session_factory() as session:
@@ -112,7 +91,7 @@ def test_unknown_and_malformed_receipts_are_stored_never_raised(
         [stored] = session.scalars(select(Receipt)).all()
         assert (stored.outcome, stored.delivery_id) == (outcome, None)
         assert json.loads(stored.raw) == raw
-    assert {_delivery(session_factory, delivery_id).status for delivery_id in sent} == {S.SENT}
+    assert {delivery_row(session_factory, delivery_id).status for delivery_id in sent} == {S.SENT}
 
 
 def test_every_receipt_is_stored_with_what_it_did(session_factory: Factory,

@@ -1,0 +1,264 @@
+"""The SMS channel's routes: SMSC accounts with priorities, their binds, and which one sends now.
+
+A route is one SMSC account (one carrier, or one data centre of a carrier)
+with its own transceiver binds, window, rate, sender id and way of carrying
+long texts. Routes have priorities, lower first. A send goes over the
+highest-priority route that has a bound bind; while none of that route's
+binds is bound (the SMSC is down, the binds reconnect) the next route takes
+the traffic, and the first one gets it back as soon as one of its binds is
+bound again. The binds of every route stay open all the time: receipts of
+what went out over a route arrive there, days later if need be. A message
+already handed to a bind stays with it when the bind drops, and goes out
+when it is bound again: it may have reached the SMSC, so sending it over
+another route could duplicate it.
+
+Provider ids are unique only within one SMSC, so the channel stores every
+part's id with its route's name (``provider_id``); a receipt's route is the
+route of the bind it arrived on (``route_of_bind``).
+
+Options (``channel_options["sms"]``): either ``routes``, a list of tables
+with a ``name`` and a ``priority`` each, or the keys of a single route at the
+top level, which then is the route "primary". A route's keys are ``host``,
+``port``, ``system_id``, ``password`` (required), ``binds`` (1), ``window``
+(10), ``rate`` (parts per second per bind, 100), ``message_payload`` (false:
+long texts go in concatenated parts; true: in one ``submit_sm`` with the
+``message_payload`` TLV, segmented by the SMSC), ``source_addr`` (""),
+``response_timeout`` (seconds, 10) and ``message_id_base`` ("auto", 10 or 16:
+how the SMSC writes its ids, see ``sms_receipts``). Every key but the first
+four may also stand at the top level, as the default of every route.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from publisher.channels.base import PermanentChannelError, TransientChannelError
+from publisher.channels.smpp_bind import Bind, BindError, BindEvents, BindSettings, BindState
+from publisher.channels.sms_receipts import IdBase
+
+__all__ = ["PRIMARY", "Route", "RouteSettings", "Routes", "provider_id", "read_routes"]
+
+PRIMARY = "primary"
+OPTIONS = "channel_options.sms"
+_CONNECTION_KEYS = ("host", "port", "system_id", "password")
+_ROUTE_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
+_ID_BASES: dict[object, IdBase] = {"auto": "auto", 10: 10, 16: 16, "10": 10, "16": 16}
+_POLL_SECONDS = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSettings:
+    """One SMSC account as the options describe it; times in seconds, rates per bind."""
+
+    name: str
+    priority: int
+    host: str
+    port: int
+    system_id: str
+    password: str = field(repr=False)
+    binds: int = 1
+    window: int = 10
+    rate: float = 100.0
+    message_payload: bool = False
+    source_addr: str = ""
+    response_timeout: float = 10.0
+    message_id_base: IdBase = "auto"
+
+    def bind_name(self, index: int) -> str:
+        return f"{self.name}-{index}"
+
+    def bind_settings(self, index: int) -> BindSettings:
+        return BindSettings(host=self.host, port=self.port, system_id=self.system_id,
+                            password=self.password, name=self.bind_name(index),
+                            window=self.window, rate=self.rate,
+                            response_timeout=self.response_timeout)
+
+
+def provider_id(route: str, canonical_id: str) -> str:
+    """The stored id of a part: its SMSC's canonical id, made unique across routes."""
+    return f"{route}:{canonical_id}"
+
+
+class _Reader:
+    """The options of one route, each looked up in the route's table, then at the top level."""
+
+    def __init__(self, table: Mapping[str, Any], defaults: Mapping[str, Any], path: str) -> None:
+        self._table = table
+        self._defaults = defaults
+        self.path = path
+
+    def error(self, key: str, reason: str) -> PermanentChannelError:
+        return PermanentChannelError(f"{self.path}.{key}: {reason}")
+
+    def value(self, key: str, default: Any = None) -> Any:
+        value = self._table.get(key, self._defaults.get(key, default))
+        if value is None:
+            raise self.error(key, "required")
+        return value
+
+    def integer(self, key: str, default: int | None = None) -> int:
+        return int(self._converted(key, default, int, (int, str), "an integer"))
+
+    def number(self, key: str, default: float) -> float:
+        return float(self._converted(key, default, float, (int, float, str), "a number"))
+
+    def _converted(self, key: str, default: Any, convert: Callable[[Any], Any],
+                   accepted: tuple[type, ...], kind: str) -> Any:
+        value = self.value(key, default)
+        # A bool is an int to Python, never a count or a rate to an operator.
+        if not isinstance(value, bool) and isinstance(value, accepted):
+            try:
+                return convert(value)
+            except ValueError:
+                pass
+        raise self.error(key, f"{value!r} is not {kind}")
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.value(key, default)
+        if not isinstance(value, bool):
+            raise self.error(key, f"{value!r} is not true or false")
+        return value
+
+
+def _route(reader: _Reader, name: str, priority: int) -> RouteSettings:
+    if not _ROUTE_NAME.fullmatch(name):
+        raise reader.error("name", f"{name!r} is not 1..32 letters, digits, '-' or '_'")
+    base = reader.value("message_id_base", "auto")
+    if base not in _ID_BASES:
+        raise reader.error("message_id_base", f"{base!r} is not one of auto, 10, 16")
+    binds = reader.integer("binds", 1)
+    if binds < 1:
+        raise reader.error("binds", f"{binds} must be at least 1")
+    route = RouteSettings(
+        name=name, priority=priority, host=str(reader.value("host")),
+        port=reader.integer("port"), system_id=str(reader.value("system_id")),
+        password=str(reader.value("password")), binds=binds,
+        window=reader.integer("window", 10), rate=reader.number("rate", 100.0),
+        message_payload=reader.flag("message_payload", False),
+        source_addr=str(reader.value("source_addr", "")),
+        response_timeout=reader.number("response_timeout", 10.0),
+        message_id_base=_ID_BASES[base])
+    try:
+        route.bind_settings(0)
+    except BindError as error:
+        raise reader.error(error.field, error.reason) from None
+    return route
+
+
+def read_routes(options: Mapping[str, Any]) -> tuple[RouteSettings, ...]:
+    """The routes of the options, highest priority first; raises naming the option at fault."""
+    tables = options.get("routes")
+    if tables is None:
+        return (_route(_Reader(options, {}, OPTIONS), PRIMARY, 0),)
+    for key in _CONNECTION_KEYS:
+        if key in options:
+            raise PermanentChannelError(f"{OPTIONS}.{key}: give it in each table of"
+                                        f" {OPTIONS}.routes")
+    if isinstance(tables, str | bytes) or not isinstance(tables, Sequence) or not tables:
+        raise PermanentChannelError(f"{OPTIONS}.routes: must be a non-empty list of tables")
+    routes = []
+    for index, table in enumerate(tables):
+        path = f"{OPTIONS}.routes[{index}]"
+        if not isinstance(table, Mapping):
+            raise PermanentChannelError(f"{path}: {table!r} is not a table")
+        reader = _Reader(table, options, path)
+        if "name" not in table or "priority" not in table:
+            raise reader.error("name" if "name" not in table else "priority", "required")
+        routes.append(_route(reader, str(table["name"]), reader.integer("priority")))
+    names = [route.name for route in routes]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            raise PermanentChannelError(f"{OPTIONS}.routes[{index}].name: {name!r} is taken"
+                                        f" by routes[{names.index(name)}]")
+    return tuple(sorted(routes, key=lambda route: route.priority))
+
+
+class Route:
+    """One route's binds, and whether it has ever answered (been bound, or failed to bind)."""
+
+    def __init__(self, settings: RouteSettings, events: BindEvents) -> None:
+        self.settings = settings
+        self.binds = [Bind(settings.bind_settings(index), events)
+                      for index in range(settings.binds)]
+        self._answered = False
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def answered(self) -> bool:
+        return self._answered
+
+    def poll(self) -> list[Bind]:
+        """The binds bound now; notes that the route has answered once it has, or failed to."""
+        bound = [bind for bind in self.binds if bind.state is BindState.BOUND]
+        if bound or any(bind.state is BindState.DOWN for bind in self.binds):
+            self._answered = True
+        return bound
+
+    def describe(self) -> str:
+        states = ", ".join(f"{bind.settings.name} {bind.state.value}" for bind in self.binds)
+        return f"{self.name} ({states})"
+
+
+class Routes:
+    """Every route of the channel; the binds open on ``start``, for all routes at once."""
+
+    def __init__(self, settings: Sequence[RouteSettings], events: BindEvents) -> None:
+        self.settings = tuple(settings)
+        self._events = events
+        self._by_bind = {route.bind_name(index): route for route in self.settings
+                         for index in range(route.binds)}
+        self._routes: list[Route] = []
+        self._lock = threading.Lock()
+
+    def route_of_bind(self, bind_name: str) -> RouteSettings | None:
+        return self._by_bind.get(bind_name)
+
+    def start(self) -> list[Route]:
+        """Open every route's binds (once); receipts and mobile messages start arriving."""
+        with self._lock:
+            if not self._routes:
+                routes = [Route(settings, self._events) for settings in self.settings]
+                for route in routes:
+                    for bind in route.binds:
+                        bind.start()
+                self._routes = routes
+            return self._routes
+
+    def choose(self, timeout: float) -> tuple[Route, list[Bind]]:
+        """The route to send over now and its bound binds.
+
+        While a route of higher priority has not answered yet (its binds are
+        still coming up), it is waited for, up to ``timeout`` seconds; then
+        any route with a bound bind will do. Raises TransientChannelError
+        naming every route and its binds' states when none is bound by then.
+        """
+        routes = self.start()
+        deadline = time.monotonic() + timeout
+        while True:
+            expired = time.monotonic() >= deadline
+            for route in routes:
+                bound = route.poll()
+                if bound:
+                    return route, bound
+                if not expired and not route.answered:
+                    break
+            else:
+                if expired:
+                    described = "; ".join(route.describe() for route in routes)
+                    raise TransientChannelError(f"no SMPP bind is up on any route: {described}")
+            time.sleep(_POLL_SECONDS)
+
+    def close(self) -> None:
+        with self._lock:
+            routes, self._routes = self._routes, []
+        for route in routes:
+            for bind in route.binds:
+                bind.stop()

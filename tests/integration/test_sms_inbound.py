@@ -1,0 +1,212 @@
+"""Texts from phones and receipts, from the simulator's deliver_sm to PostgreSQL and back by SMS.
+
+The pump runs as in a worker: the channel's binds to the simulator, the
+subscriber services on a real database; what the test checks went over the
+wire, in the simulator's part log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from publisher.cap.model import Status
+from publisher.channels.sms import SmsChannel
+from publisher.channels.sms_encoding import DATA_CODING_UCS2, decode_short_message
+from publisher.channels.sms_text import DEFAULT_SIGNATURE
+from publisher.services.sms_inbound import InboundPump
+from publisher.sim.smsc import FaultMode, SimulatorThread
+from publisher.sim.smsc_state import ReassembledMessage
+from publisher.store.models import Delivery, DeliveryStatus
+from tests.integration.fanout_support import (
+    CHAOYANG,
+    HAIDIAN,
+    deliver_in_process,
+    geocoded,
+    publish,
+)
+from tests.integration.sms_support import (
+    DEADLINE,
+    SOURCE_ADDR,
+    StartSmsc,
+    add_subscribers,
+    deliveries,
+    eventually,
+    single_route,
+    sms_channel,
+    smsc_factory,
+)
+from tests.integration.subscriber_support import DISTRICTS, sms_targets
+
+__all__ = ["smsc_factory"]
+
+# PostgreSQL: the database production runs these services on.
+pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+Factory = sessionmaker[Session]
+FIRST, SECOND, LANDLINE = "+8613800000301", "+8613800000302", "01065529988"
+
+
+@pytest.fixture
+def smsc(smsc_factory: StartSmsc) -> SimulatorThread:
+    return smsc_factory()
+
+
+@pytest.fixture
+def channel(smsc: SimulatorThread) -> Iterator[SmsChannel]:
+    created = sms_channel(single_route(smsc.port, bind_timeout=0.5))
+    yield created
+    created.close()
+
+
+@pytest.fixture
+def pump(channel: SmsChannel, session_factory: Factory) -> Iterator[InboundPump]:
+    running = InboundPump(channel, session_factory, DISTRICTS, reply_retry=0.1)
+    running.start()
+    yield running
+    running.stop()
+
+
+def _text(smsc: SimulatorThread, number: str, text: str) -> None:
+    """A text from ``number``, once the platform's bind has acknowledged it."""
+    smsc.inject_mo(number.removeprefix("+"), SOURCE_ADDR, text).result(DEADLINE)
+
+
+def _received(smsc: SimulatorThread, number: str) -> list[ReassembledMessage]:
+    log = smsc.part_log()
+    try:
+        return [message for message in log.reassembled_messages()
+                if message.destination_addr == number.removeprefix("+")]
+    finally:
+        log.close()
+
+
+def _reply(smsc: SimulatorThread, number: str, count: int) -> ReassembledMessage:
+    """The ``count``-th message the SMSC accepted for ``number``, once it has."""
+    def enough() -> list[ReassembledMessage] | None:
+        got = _received(smsc, number)
+        return got if len(got) >= count else None
+
+    found = eventually(enough, f"confirmation {count} to {number}")
+    assert len(found) == count, [_words(message) for message in found]
+    return found[-1]
+
+
+def _words(message: ReassembledMessage) -> str:
+    assert message.complete and not message.duplicates
+    first = next(part for part in message.parts if (part.sequence or 1) == 1)
+    return decode_short_message(first.data_coding, 0, message.octets)
+
+
+def test_keywords_from_phones_change_subscriptions_and_each_is_confirmed(
+        smsc: SimulatorThread, pump: InboundPump, session_factory: Factory) -> None:
+    _text(smsc, FIRST, "DY 朝阳")
+    subscribed = _reply(smsc, FIRST, 1)
+    assert subscribed.parts[0].data_coding == DATA_CODING_UCS2
+    assert _words(subscribed).startswith(DEFAULT_SIGNATURE) and "朝阳区" in _words(subscribed)
+
+    _text(smsc, SECOND, "SUB 110108")
+    english = _reply(smsc, SECOND, 1)
+    assert english.parts[0].data_coding == 0 and "Haidian" in _words(english)
+    assert DEFAULT_SIGNATURE not in _words(english)
+
+    _text(smsc, FIRST, "EN")
+    assert "English" in _words(_reply(smsc, FIRST, 2))
+    assert sms_targets(session_factory) == [
+        (FIRST, CHAOYANG, "en-US", False, True), (SECOND, HAIDIAN, "en-US", False, True)]
+
+    _text(smsc, FIRST, "TD")
+    assert "unsubscribed" in _words(_reply(smsc, FIRST, 3))
+    assert [target for target in sms_targets(session_factory) if target[0] == FIRST] == [
+        (FIRST, "", "en-US", False, False)]
+
+
+def test_an_unknown_district_is_answered_with_the_close_ones(
+        smsc: SimulatorThread, pump: InboundPump, session_factory: Factory) -> None:
+    _text(smsc, FIRST, "DY 朝杨")
+    reply = _words(_reply(smsc, FIRST, 1))
+    assert "朝杨" in reply and "朝阳区 (110105)" in reply
+    assert sms_targets(session_factory) == []
+
+
+def test_a_text_from_a_landline_is_logged_and_not_answered(
+        smsc: SimulatorThread, pump: InboundPump, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="publisher.services.sms_inbound")
+    _text(smsc, LANDLINE, "DY 朝阳")
+    _text(smsc, FIRST, "DY 朝阳")
+    # Texts are applied in order: once the second is answered, the first was handled.
+    _reply(smsc, FIRST, 1)
+    assert _received(smsc, LANDLINE) == []
+    refused = [record for record in caplog.records if record.getMessage().startswith(
+        "sms text from a phone ignored")]
+    assert len(refused) == 1
+    assert refused[0].field == "msisdn" and "not a mobile number" in refused[0].reason
+
+
+def _drain_until(pump: InboundPump, smsc: SimulatorThread, number: str) -> ReassembledMessage:
+    def drained() -> list[ReassembledMessage]:
+        pump.drain()
+        return _received(smsc, number)
+    return eventually(drained, f"a confirmation to {number}")[0]
+
+
+def test_a_confirmation_that_cannot_go_out_is_retried_and_then_arrives(
+        smsc: SimulatorThread, channel: SmsChannel, session_factory: Factory,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="publisher.services.sms_inbound")
+    # Drained by hand, so that the SMSC goes down between the text and its answer.
+    pump = InboundPump(channel, session_factory, DISTRICTS, reply_retry=0.1)
+    channel.start()
+    _text(smsc, FIRST, "SUB Chaoyang")
+    smsc.set_fault(FaultMode.DROP)
+    pump.drain()
+    assert sms_targets(session_factory) == [(FIRST, CHAOYANG, "en-US", False, True)]
+    waiting = [record for record in caplog.records
+               if record.getMessage() == "sms confirmation not sent yet; will retry"]
+    assert len(waiting) == 1 and "no SMPP bind" in waiting[0].reason
+
+    smsc.set_fault(FaultMode.NONE)
+    assert "Chaoyang" in _words(_drain_until(pump, smsc, FIRST))
+    assert len(_received(smsc, FIRST)) == 1
+
+
+def test_a_confirmation_is_given_up_after_its_attempts_and_says_so(
+        smsc: SimulatorThread, channel: SmsChannel, session_factory: Factory,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="publisher.services.sms_inbound")
+    pump = InboundPump(channel, session_factory, DISTRICTS, reply_attempts=2,
+                       reply_retry=0.0)
+    channel.start()
+    _text(smsc, FIRST, "DY 海淀")
+    smsc.set_fault(FaultMode.DROP)
+    pump.drain()
+    pump.drain()
+    pump.stop()
+    given_up = [record for record in caplog.records
+                if record.getMessage() == "sms confirmation not sent: given up"]
+    assert len(given_up) == 1
+    assert given_up[0].attempts == 2 and given_up[0].why == "attempts used up"
+    assert given_up[0].to == "+86*******0301"
+    smsc.set_fault(FaultMode.NONE)
+    assert _received(smsc, FIRST) == []
+
+
+def test_receipts_are_recorded_while_the_pump_runs(
+        smsc: SimulatorThread, channel: SmsChannel, pump: InboundPump,
+        session_factory: Factory) -> None:
+    with session_factory() as session:
+        add_subscribers(session, {FIRST: (CHAOYANG, "zh-CN"), SECOND: (HAIDIAN, "en-US")})
+        message_id = publish(session, status=Status.ACTUAL,
+                             areas=geocoded(CHAOYANG) + geocoded(HAIDIAN)).id
+
+    deliver_in_process(session_factory, message_id, channel)
+
+    def final_deliveries() -> list[Delivery] | None:
+        found = deliveries(session_factory, message_id)
+        return found if all(delivery.status.is_final for delivery in found) else None
+
+    final = eventually(final_deliveries, "receipts recorded by the pump")
+    assert [delivery.status for delivery in final] == [DeliveryStatus.DELIVERED] * 2
