@@ -4,6 +4,11 @@
 worker`` finds it as this module's ``app``, built from the configuration when
 the command first asks for it, never at import.
 
+A worker process that consumes the SMS queue opens the SMS channel's binds
+when it starts, before any batch, and runs an ``InboundPump`` that records
+the receipts and answers the texts the SMSC delivers on them; both stop
+with the process.
+
 One queue per channel (``channel.<name>``) so that a slow channel never
 holds back another, and ``fanout`` for planning and periodic work. Tasks are
 acknowledged late and requeued when their worker is lost; a worker takes one
@@ -27,9 +32,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from publisher.cap.districts import DistrictTable, load_districts
 from publisher.channels.base import Channel
 from publisher.channels.registry import channel_class, create_channel
+from publisher.channels.sms import SmsChannel
 from publisher.config import Settings, load_settings
 from publisher.services.delivery import resume_unfinished
+from publisher.services.district_names import DistrictNames
 from publisher.services.outbox import relay_outbox
+from publisher.services.sms_inbound import InboundPump
+from publisher.services.subscribers import SMS_CHANNEL
 from publisher.store.db import make_engine, make_session_factory
 
 __all__ = [
@@ -118,6 +127,8 @@ class PublisherCelery(Celery):
         super().__init__("publisher", broker=settings.broker_url, **options)
         self.settings = settings
         self._channels: dict[str, Channel[Any]] = {}
+        self._opens_sms_binds = False
+        self._inbound: InboundPump | None = None
 
     @cached_property
     def engine(self) -> Engine:
@@ -159,6 +170,34 @@ class PublisherCelery(Celery):
         # A forked pool child must not reuse the parent's database connections.
         if "engine" in self.__dict__:
             self.engine.dispose(close=False)
+
+    def plan_inbound(self, sender: Any = None, **_: Any) -> None:
+        """At worker start, before the pool exists: whether its processes receive SMS."""
+        if getattr(sender, "app", None) is not self:
+            return
+        self._opens_sms_binds = (SMS_CHANNEL in self.settings.channels and channel_queue(
+            SMS_CHANNEL) in self.amqp.queues.consume_from)
+
+    def start_inbound(self, **_: Any) -> None:
+        """In each process that runs tasks (a pool child, or a solo worker itself)."""
+        if not self._opens_sms_binds or self._inbound is not None:
+            return
+        channel = self.channel(SMS_CHANNEL)
+        if not isinstance(channel, SmsChannel):
+            log.warning("sms inbound not started: the sms channel is no SmsChannel",
+                        extra={"channel_class": type(channel).__name__})
+            return
+        if self.districts is None:
+            raise FileNotFoundError(f"{self.settings.paths.districts_file}: missing; texts"
+                                    " from phones name districts, so the SMS worker needs it")
+        self._inbound = InboundPump(channel, self.session_factory, DistrictNames(self.districts))
+        self._inbound.start()
+
+    def stop_inbound(self, **_: Any) -> None:
+        pump, self._inbound = self._inbound, None
+        if pump is None:
+            return
+        pump.stop()
 
     def recover_on_start(self, sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", None) is self:
@@ -225,6 +264,11 @@ def make_celery(settings: Settings) -> PublisherCelery:
     )
     app.conf.include = ["publisher.tasks"]
     signals.worker_process_init.connect(app.forget_parent_connections, weak=False)
+    signals.worker_init.connect(app.plan_inbound, weak=False)
+    # A prefork pool child, or the one process of a solo worker.
+    signals.worker_process_init.connect(app.start_inbound, weak=False)
+    signals.worker_process_shutdown.connect(app.stop_inbound, weak=False)
+    signals.worker_shutdown.connect(app.stop_inbound, weak=False)
     signals.worker_ready.connect(app.recover_on_start, weak=False)
     return app
 

@@ -1,8 +1,11 @@
 """``publisher demo``: the whole platform on embedded defaults, ready to try with curl.
 
-It makes (once; later runs reuse them) a demo author and a demo approver with
-API tokens and a few memory-channel targets in Chaoyang and Haidian, prints
-how to reach them, then runs ``publisher serve``.
+It makes (once; later runs reuse them) a demo author, approver and administrator
+with API tokens, a few memory-channel targets and SMS test subscribers in Chaoyang
+and Haidian, starts the SMSC simulator, prints how to reach it all, then runs
+``publisher serve`` on the configuration ``config/demo.toml`` (unless
+``PUBLISHER_CONFIG`` names another), and walks one alert by SMS from draft
+to delivered (``demo_walkthrough``).
 """
 
 from __future__ import annotations
@@ -22,15 +25,20 @@ from publisher.cap.districts import load_districts
 from publisher.cli_errors import EXIT_OK
 from publisher.cli_serve import add_address_options, run_web
 from publisher.cli_settings import prepared_settings
+from publisher.cli_sim import DEFAULT_CONTROL_PORT
 from publisher.cli_users import run_in_session
-from publisher.config import Settings
+from publisher.config import Settings, load_paths
+from publisher.demo_sms import DEMO_SUBSCRIBERS, DLR_DELAY, DemoSmsc, ensure_subscribers, sms_route
+from publisher.demo_walkthrough import DEMO_STATUS, SmsWalkthrough
 from publisher.services.errors import Unauthenticated
+from publisher.services.targets import reaches_only_test_targets
 from publisher.services.users import actor_for_token, create_token, create_user
 from publisher.store.models import Target, User
 
 __all__ = ["DEMO_TARGETS", "DEMO_USERS", "add_demo_command", "prepare_demo"]
 
 DEMO_CHANNEL = "memory"
+DEMO_CONFIG_FILE = "demo.toml"
 CREDENTIALS_FILE = "credentials.json"
 TOKEN_LABEL = "demo"  # noqa: S105 - a label naming the token, not a secret
 
@@ -43,14 +51,15 @@ class DemoUser:
 
 
 DEMO_USERS = (DemoUser("demo-author", "author", "AUTHOR_TOKEN"),
-              DemoUser("demo-approver", "approver", "APPROVER_TOKEN"))
+              DemoUser("demo-approver", "approver", "APPROVER_TOKEN"),
+              DemoUser("demo-admin", "admin", "ADMIN_TOKEN"))
 # (district code, test targets, public targets): Exercise and Test alerts reach
 # only the test ones, so the walk-through shows the difference.
 DEMO_TARGETS = (("110105", 2, 1), ("110108", 2, 1))
 
 _NOT_BUILT_YET = (
-    "channels besides the memory channel: SMS (SMPP, Twilio-compatible), LED boards, "
-    "speakers, WeChat-style push, RSS/Atom feeds, district nodes, MQTT terminals",
+    "channels besides the memory channel and SMS over SMPP: Twilio-compatible SMS, LED "
+    "boards, speakers, WeChat-style push, RSS/Atom feeds, district nodes, MQTT terminals",
     "the warning-center web UI and the public pages",
     "the earthquake early-warning fast path and agency intake",
 )
@@ -133,11 +142,25 @@ def prepare_demo(settings: Settings) -> dict[str, dict[str, str]]:
     return credentials
 
 
-def _print_welcome(settings: Settings, url: str, credentials: dict[str, dict[str, str]]) -> None:
+def _print_sms(smsc: DemoSmsc) -> None:
+    route = smsc.route
+    print(f"SMS:       SMSC simulator on {route.host}:{route.port} (system id"
+          f" {route.system_id}), receipts {DLR_DELAY:g} s after each part")
+    print(f"           part log {smsc.part_log}; texts from phones: {smsc.control_url}/mo")
+    kind = "test subscribers" if reaches_only_test_targets(DEMO_STATUS.value) else "subscribers"
+    for district, language, numbers in DEMO_SUBSCRIBERS:
+        print(f"           {kind} in {district} ({language}): {', '.join(numbers)}")
+
+
+def _print_welcome(settings: Settings, url: str, credentials: dict[str, dict[str, str]],
+                   smsc: DemoSmsc | None) -> None:
     print("Public alert publishing platform: demo on embedded defaults\n")
     print(f"Web API:   {url}   (health: {url}/health)")
     print(f"Data:      {settings.paths.data_dir} (SQLite database, SQLite broker, keys)")
-    print("Targets:   memory channel, test and public targets in Chaoyang and Haidian\n")
+    print("Targets:   memory channel, test and public targets in Chaoyang and Haidian")
+    if smsc is not None:
+        _print_sms(smsc)
+    print()
     print("Users (passwords and tokens are kept in "
           f"{_credentials_path(settings)}):")
     for user in DEMO_USERS:
@@ -154,19 +177,45 @@ def _print_welcome(settings: Settings, url: str, credentials: dict[str, dict[str
     print(flush=True)
 
 
+def demo_environment(environ: dict[str, str]) -> dict[str, str]:
+    """The environment of the demo and its worker: config/demo.toml unless one is named."""
+    if "PUBLISHER_CONFIG" in environ:
+        return dict(environ)
+    return {**environ,
+            "PUBLISHER_CONFIG": str(load_paths(environ).config_dir / DEMO_CONFIG_FILE)}
+
+
 def _demo(arguments: argparse.Namespace) -> int:
-    settings = prepared_settings(arguments)
+    environment = demo_environment(dict(os.environ))
+    settings = prepared_settings(arguments, environment)
     credentials = prepare_demo(settings)
-    _print_welcome(settings, f"http://{arguments.host}:{arguments.port}", credentials)
+    url = f"http://{arguments.host}:{arguments.port}"
     if arguments.prepare_only:
+        _print_welcome(settings, url, credentials, None)
         return EXIT_OK
-    return run_web(settings, arguments.host, arguments.port, with_worker=True)
+    route = sms_route(settings)
+    run_in_session(settings, lambda session: ensure_subscribers(
+        session, is_test=reaches_only_test_targets(DEMO_STATUS.value)))
+    smsc = DemoSmsc(settings, route, arguments.smsc_control_port)
+    try:
+        _print_welcome(settings, url, credentials, smsc)
+        walkthrough = SmsWalkthrough(smsc, url, credentials[DEMO_USERS[0].username]["token"],
+                                     credentials[DEMO_USERS[1].username]["token"])
+        return run_web(settings, arguments.host, arguments.port, with_worker=True,
+                       worker_environment=environment, contexts=[walkthrough])
+    finally:
+        smsc.stop()
 
 
 def add_demo_command(commands: Any) -> None:
     demo = commands.add_parser(
-        "demo", help="make demo users and targets, then run the platform (serve)")
+        "demo", help="make demo users, targets and subscribers, run the platform (serve) and"
+                     " the SMSC simulator, and send one alert by SMS")
     add_address_options(demo)
+    demo.add_argument("--smsc-control-port", type=int, default=DEFAULT_CONTROL_PORT,
+                      metavar="PORT", help="the simulator's control port, for texts from"
+                                           f" phones (default {DEFAULT_CONTROL_PORT})")
     demo.add_argument("--prepare-only", action="store_true",
-                      help="make the users and targets and print them, but do not serve")
+                      help="make the users and memory targets and print them, but do not"
+                           " serve")
     demo.set_defaults(handler=_demo)

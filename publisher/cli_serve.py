@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -27,7 +27,10 @@ from publisher.cli_settings import add_data_dir_option, prepared_settings
 from publisher.config import Settings
 from publisher.web import create_app
 
-__all__ = ["add_address_options", "add_serve_commands", "run_web"]
+__all__ = ["AppContext", "add_address_options", "add_serve_commands", "run_web"]
+
+# A resource that lives as long as the web app (aiohttp's cleanup context).
+AppContext = Callable[[web.Application], AsyncIterator[None]]
 
 log = logging.getLogger("publisher.serve")
 
@@ -62,13 +65,15 @@ class SupervisedWorker:
     than go on accepting alerts that nothing would deliver.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, environment: Mapping[str, str] | None = None) -> None:
         self.settings = settings
+        self.environment = environment
         self.died = False
 
     async def __call__(self, _app: web.Application) -> AsyncIterator[None]:
         # Our own interpreter and arguments: nothing from outside reaches the command line.
-        process = subprocess.Popen(_worker_command(self.settings))  # noqa: S603
+        process = subprocess.Popen(_worker_command(self.settings),  # noqa: S603
+                                   env=self.environment)
         log.info("worker started", extra={"pid": process.pid})
 
         async def watch() -> None:
@@ -84,12 +89,16 @@ class SupervisedWorker:
         log.info("worker stopped", extra={"exit_code": process.returncode})
 
 
-def run_web(settings: Settings, host: str, port: int, *, with_worker: bool) -> int:
+def run_web(settings: Settings, host: str, port: int, *, with_worker: bool,
+            worker_environment: Mapping[str, str] | None = None,
+            contexts: Sequence[AppContext] = ()) -> int:
+    """Serve until stopped; ``contexts`` start after the worker and stop before it."""
     configure_logging()
     app = create_app(settings)
-    worker = SupervisedWorker(settings) if with_worker else None
+    worker = SupervisedWorker(settings, worker_environment) if with_worker else None
     if worker is not None:
         app.cleanup_ctx.append(worker)
+    app.cleanup_ctx.extend(contexts)
     print(f"publisher: listening on http://{host}:{port} "
           f"(data in {settings.paths.data_dir})", flush=True)
     web.run_app(app, host=host, port=port, print=None)

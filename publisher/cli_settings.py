@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,11 +26,12 @@ def add_data_dir_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def prepared_settings(arguments: argparse.Namespace) -> Settings:
+def prepared_settings(arguments: argparse.Namespace,
+                      environ: Mapping[str, str] = os.environ) -> Settings:
     """Settings for the chosen data directory, whose database is migrated to the newest schema."""
     data_dir: Path | None = arguments.data_dir
     try:
-        settings = load_settings(os.environ, data_dir.absolute() if data_dir else None)
+        settings = load_settings(environ, data_dir.absolute() if data_dir else None)
     except ConfigError as error:
         raise UsageError(str(error)) from None
     settings.paths.data_dir.mkdir(parents=True, exist_ok=True)

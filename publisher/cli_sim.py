@@ -1,27 +1,39 @@
-"""``publisher sim smsc``: the SMSC simulator as a process, for the demo and process-level tests.
+"""``publisher sim smsc`` and ``publisher sim mo``: the SMSC simulator, and texts from phones.
 
-Its state (message-id counter, part log) lives in ``DATA_DIR/smsc/``. Once
+``sim smsc`` runs the simulator as a process, for process-level tests. Its
+state (message-id counter, part log) lives in ``DATA_DIR/smsc/``. Once
 listening it prints ``smsc listening on HOST:PORT`` on stdout (useful with
-``--port 0``), and runs until SIGINT or SIGTERM.
+``--port 0``), and runs until SIGINT or SIGTERM. With ``--control-port`` it
+also serves its control port (``publisher.sim.smsc_control``).
+
+``sim mo`` sends a text as if from a phone through a simulator's control
+port (the one ``publisher demo`` runs, by default) and returns once the
+platform's bind has acknowledged it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
+import sys
+import urllib.error
+import urllib.request
 from typing import Any
 
-from publisher.cli_errors import EXIT_OK, UsageError
+from publisher.cli_errors import EXIT_INVALID, EXIT_OK, UsageError
 from publisher.cli_logging import configure_logging
 from publisher.cli_settings import add_data_dir_option
 from publisher.config import ConfigError, load_settings
 from publisher.sim.smsc import FaultMode, SmscConfig, SmscSimulator
+from publisher.sim.smsc_control import DEFAULT_SHORT_CODE, MO_ACK_TIMEOUT, start_control
 
-__all__ = ["add_sim_command"]
+__all__ = ["DEFAULT_CONTROL_PORT", "SMSC_STATE_DIR", "add_sim_command", "mo_command"]
 
 SMSC_STATE_DIR = "smsc"
+DEFAULT_CONTROL_PORT = 2776
 
 
 def add_sim_command(commands: Any) -> None:
@@ -43,8 +55,46 @@ def add_sim_command(commands: Any) -> None:
     smsc.add_argument("--fault", choices=[mode.value for mode in FaultMode],
                       default=FaultMode.NONE.value, help="start in this fault mode")
     smsc.add_argument("--seed", type=int, help="for the choice of failed receipts")
+    smsc.add_argument("--control-port", type=int, metavar="PORT",
+                      help="also serve the control port (texts from phones: sim mo)")
     add_data_dir_option(smsc)
     smsc.set_defaults(handler=_smsc)
+
+    mo = simulators.add_parser(
+        "mo", help="send a text as if from a phone, through a simulator's control port")
+    mo.add_argument("--control", default=f"http://127.0.0.1:{DEFAULT_CONTROL_PORT}",
+                    metavar="URL", help="the simulator's control port (default: the demo's)")
+    mo.add_argument("--from", dest="source", required=True, metavar="NUMBER",
+                    help="the phone's number, e.g. 8613800000101")
+    mo.add_argument("--to", default=DEFAULT_SHORT_CODE, metavar="ADDRESS",
+                    help=f"the service number it is sent to (default {DEFAULT_SHORT_CODE})")
+    mo.add_argument("text", help="the text, e.g. TD or 'DY 朝阳'")
+    mo.set_defaults(handler=_mo)
+
+
+def mo_command(control: str, source: str, text: str) -> list[str]:
+    """The ``publisher sim mo`` arguments that send ``text`` from ``source``."""
+    return ["publisher", "sim", "mo", "--control", control, "--from", source, text]
+
+
+def _mo(arguments: argparse.Namespace) -> int:
+    body = json.dumps({"from": arguments.source, "to": arguments.to,
+                       "text": arguments.text}).encode()
+    request = urllib.request.Request(  # noqa: S310 - the URL is the operator's own option
+        f"{arguments.control.rstrip('/')}/mo", data=body, method="POST",
+        headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=MO_ACK_TIMEOUT + 10) as response:  # noqa: S310
+            response.read()
+    except urllib.error.HTTPError as error:
+        answer = json.loads(error.read() or b"{}")
+        print(f"publisher: {answer.get('field', 'mo')}: {answer.get('reason', error.reason)}",
+              file=sys.stderr)
+        return EXIT_INVALID
+    except OSError as error:
+        raise UsageError(f"--control: {arguments.control} does not answer ({error})") from None
+    print(f"text from {arguments.source} acknowledged by the platform's bind")
+    return EXIT_OK
 
 
 def _config(arguments: argparse.Namespace) -> SmscConfig:
@@ -66,15 +116,21 @@ def _config(arguments: argparse.Namespace) -> SmscConfig:
 def _smsc(arguments: argparse.Namespace) -> int:
     config = _config(arguments)
     configure_logging()
-    asyncio.run(_run(SmscSimulator(config)))
+    asyncio.run(_run(SmscSimulator(config), arguments.control_port))
     return EXIT_OK
 
 
-async def _run(simulator: SmscSimulator) -> None:
+async def _run(simulator: SmscSimulator, control_port: int | None) -> None:
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signal_number, stopping.set)
     async with simulator.running():
+        control = (None if control_port is None
+                   else await start_control(simulator, simulator.config.host, control_port))
         print(f"smsc listening on {simulator.config.host}:{simulator.port}", flush=True)
-        await stopping.wait()
+        try:
+            await stopping.wait()
+        finally:
+            if control is not None:
+                await control.cleanup()

@@ -183,6 +183,11 @@ class SmscSimulator:
         if mode is FaultMode.DROP:
             await self.drop_binds()
 
+    async def receivers(self, system_id: str | None = None) -> int:
+        """How many binds of ``system_id`` (default: the configured one) can receive now."""
+        wanted = system_id or self.config.system_id
+        return sum(1 for session in self._sessions.values() if session.receives_for(wanted))
+
     async def drop_binds(self) -> None:
         """Cut every connection at once, as a failing SMSC or network does."""
         for session in list(self._sessions.values()):

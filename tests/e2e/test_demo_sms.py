@@ -1,0 +1,263 @@
+"""``publisher demo`` as a user runs it: an alert by SMS to four subscribers, a TD, the next alert.
+
+The demo runs as a process on a fresh data directory and free ports; the
+test reads what it prints, asks the REST API with the demo's tokens, reads
+the database for the receipts, and reads the simulator's part log for what
+went over the wire.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from publisher.cap.reader import read_alert
+from publisher.channels.sms_encoding import DATA_CODING_UCS2, decode_short_message
+from publisher.channels.sms_text import render_sms
+from publisher.demo_sms import DEMO_SUBSCRIBERS
+from publisher.demo_walkthrough import demo_alert_content
+from publisher.sim.smsc_state import PartLog, ReassembledMessage
+from publisher.store.db import make_engine, make_session_factory
+from publisher.store.models import (
+    Delivery,
+    DeliveryPart,
+    DeliveryStatus,
+    Receipt,
+    ReceiptOutcome,
+)
+from tests.e2e.serve_support import BIN, command_environment, free_port
+
+DEMO_SECONDS = 240.0
+WAIT_SECONDS = 90.0
+STOP_SECONDS = 60.0
+LANGUAGES = {number: language for _, language, numbers in DEMO_SUBSCRIBERS
+             for number in numbers}
+STOPPING = "+8613800000101"
+
+
+@dataclass
+class Demo:
+    process: subprocess.Popen[str]
+    data_dir: Path
+    log: Path
+    lines: list[str] = field(default_factory=list)
+
+    def read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def line(self, prefix: str) -> str:
+        deadline = time.monotonic() + DEMO_SECONDS
+        while time.monotonic() < deadline:
+            found = [line for line in self.lines if line.strip().startswith(prefix)]
+            if found:
+                return found[-1].strip()
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise AssertionError(f"no line {prefix!r} from the demo; it printed:\n"
+                             + "\n".join(self.lines) + "\n" + self.log.read_text()[-4000:])
+
+    def exported(self) -> dict[str, str]:
+        return dict(line.strip().removeprefix("export ").split("=", 1)
+                    for line in self.lines if line.strip().startswith("export "))
+
+    def sessions(self) -> sessionmaker[Session]:
+        return make_session_factory(make_engine(f"sqlite:///{self.data_dir / 'publisher.db'}"))
+
+    def messages(self, since: datetime) -> list[ReassembledMessage]:
+        log = PartLog(self.data_dir / "smsc" / "smsc.sqlite3")
+        try:
+            return [message for message in log.reassembled_messages()
+                    if message.parts[0].accepted_at >= since]
+        finally:
+            log.close()
+
+
+def _config(directory: Path, smsc_port: int) -> Path:
+    path = directory / "demo.toml"
+    path.write_text('channels = ["memory", "sms"]\n'
+                    "[channel_options.sms]\n"
+                    f'host = "127.0.0.1"\nport = {smsc_port}\n'
+                    'system_id = "publisher"\npassword = "secret"\nsource_addr = "12379"\n'
+                    "message_id_base = 16\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    environment = {**command_environment(),
+                   "PUBLISHER_CONFIG": str(_config(tmp_path, free_port()))}
+    log = tmp_path / "demo.log"
+    with log.open("ab") as errors:
+        process = subprocess.Popen(
+            [str(BIN / "publisher"), "demo", "--host", "127.0.0.1", "--port", str(free_port()),
+             "--smsc-control-port", str(free_port()), "--data-dir", str(tmp_path / "data")],
+            stdout=subprocess.PIPE, stderr=errors, text=True, env=environment)
+    running = Demo(process, tmp_path / "data", log)
+    reader = threading.Thread(target=running.read, daemon=True)
+    reader.start()
+    try:
+        yield running
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        reader.join(10)
+
+
+def _api(url: str, token: str, method: str, path: str, body: Any = None) -> Any:
+    request = urllib.request.Request(
+        url + path, method=method, data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def _eventually(check: Callable[[], Any], what: str) -> Any:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"not within {WAIT_SECONDS} s: {what}"
+        time.sleep(0.3)
+
+
+def _sms_deliveries(exported: dict[str, str], alert_id: int) -> list[dict[str, Any]]:
+    page = _api(exported["URL"], exported["APPROVER_TOKEN"], "GET",
+                f"/api/alerts/{alert_id}/deliveries?channel=sms&page=1")
+    assert page["total"] == len(page["items"])
+    return list(page["items"])
+
+
+def _final(exported: dict[str, str], alert_id: int) -> list[dict[str, Any]]:
+    items = _sms_deliveries(exported, alert_id)
+    final = all(DeliveryStatus(item["status"]).is_final for item in items)
+    return items if items and final else []
+
+
+def _text(message: ReassembledMessage) -> str:
+    first = next(part for part in message.parts if (part.sequence or 1) == 1)
+    return decode_short_message(first.data_coding, 0, message.octets)
+
+
+def _expected_texts(url: str, alert_id: int) -> dict[str, str]:
+    with urllib.request.urlopen(f"{url}/alerts/{alert_id}.cap", timeout=30) as response:
+        alert = read_alert(response.read()).alert
+    assert alert is not None
+    return {language: render_sms(alert, str(alert.msg_type), language)
+            for language in set(LANGUAGES.values())}
+
+
+def _check_receipts(demo: Demo, delivery_ids: list[int],
+                    messages: dict[str, ReassembledMessage]) -> None:
+    """Each delivery's parts are the parts in the log, each moved to delivered by its receipt."""
+    logged = {part.message_id for message in messages.values() for part in message.parts}
+    with demo.sessions()() as session:
+        for delivery in session.scalars(select(Delivery).where(Delivery.id.in_(delivery_ids))):
+            parts = list(session.scalars(select(DeliveryPart).where(
+                DeliveryPart.delivery_id == delivery.id)))
+            receipts = list(session.scalars(select(Receipt).where(
+                Receipt.provider_id.in_([part.provider_id for part in parts]))))
+            assert {part.status for part in parts} == {DeliveryStatus.DELIVERED}, delivery.id
+            assert len(receipts) == len(parts), delivery.id
+            assert {receipt.outcome for receipt in receipts} == {ReceiptOutcome.APPLIED}
+            assert {receipt.delivery_id for receipt in receipts} == {delivery.id}
+            # Provider ids are the route's name and the SMSC's id.
+            stored = {part.provider_id.split(":", 1)[1] for part in parts}
+            assert stored <= logged, delivery.id
+
+
+def _check_first_alert(demo: Demo, exported: dict[str, str], alert_id: int,
+                       since: datetime) -> None:
+    reconciliation = demo.line("Reconciliation")
+    assert re.fullmatch(r"Reconciliation: 4 subscribers, 4 messages in the simulator log"
+                        r" \(\d+ parts, each whole, none twice\), 4 delivered", reconciliation)
+    deliveries = _eventually(lambda: _final(exported, alert_id), "the SMS deliveries are final")
+    assert sorted(item["address"] for item in deliveries) == sorted(LANGUAGES)
+    assert {item["status"] for item in deliveries} == {"delivered"}
+    assert all(item["provider_id"] for item in deliveries)
+    messages = demo.messages(since)
+    by_number = {f"+{message.destination_addr}": message for message in messages}
+    assert len(messages) == len(by_number) == len(LANGUAGES), messages
+    expected = _expected_texts(exported["URL"], alert_id)
+    for number, language in LANGUAGES.items():
+        message = by_number[number]
+        assert message.complete and not message.duplicates, number
+        assert _text(message) == expected[language], number
+        if language == "zh-CN":
+            assert message.total > 1 and message.parts[0].data_coding == DATA_CODING_UCS2
+            assert len({part.reference for part in message.parts}) == 1
+        else:
+            assert message.parts[0].data_coding == 0 and _text(message).isascii()
+    _check_receipts(demo, [item["id"] for item in deliveries], by_number)
+
+
+def _send_mo(control: str, number: str, text: str) -> None:
+    done = subprocess.run(
+        [str(BIN / "publisher"), "sim", "mo", "--control", control,
+         "--from", number.removeprefix("+"), text],
+        capture_output=True, text=True, timeout=120, env=command_environment(), check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def _publish(exported: dict[str, str]) -> int:
+    url, author, approver = exported["URL"], exported["AUTHOR_TOKEN"], exported["APPROVER_TOKEN"]
+    alert = _api(url, author, "POST", "/api/alerts", demo_alert_content(datetime.now(UTC)))
+    _api(url, author, "POST", f"/api/alerts/{alert['id']}/submit")
+    _api(url, approver, "POST", f"/api/alerts/{alert['id']}/approve", {})
+    return int(alert["id"])
+
+
+def test_the_demo_sends_by_sms_and_a_td_stops_the_next_alert(demo: Demo) -> None:
+    started = datetime.now(UTC)
+    walkthrough = demo.line("SMS walk-through: alert")
+    alert_id = int(re.search(r"alert (\d+) ", walkthrough).group(1))  # type: ignore[union-attr]
+    exported = demo.exported()
+    _check_first_alert(demo, exported, alert_id, started)
+    mo_example = demo.line(str(BIN / "publisher") + " sim mo")
+    control = mo_example.split("--control ", 1)[1].split()[0]
+
+    before_td = datetime.now(UTC)
+    _send_mo(control, STOPPING, "TD")
+    confirmation = _eventually(
+        lambda: [message for message in demo.messages(before_td)
+                 if message.destination_addr == STOPPING.removeprefix("+")],
+        "the confirmation of TD")
+    assert len(confirmation) == 1 and "退订" in _text(confirmation[0])
+
+    before_second = datetime.now(UTC)
+    second = _publish(exported)
+    deliveries = _eventually(lambda: _final(exported, second), "the second alert's SMS")
+    others = sorted(number for number in LANGUAGES if number != STOPPING)
+    assert sorted(item["address"] for item in deliveries) == others
+    assert {item["status"] for item in deliveries} == {"delivered"}
+    received = sorted(f"+{message.destination_addr}"
+                      for message in demo.messages(before_second))
+    assert received == others
+
+    # Ctrl-C stops everything: the web app, the worker (its binds unbound), the simulator.
+    demo.process.send_signal(signal.SIGINT)
+    assert demo.process.wait(STOP_SECONDS) == 0
+    log = demo.log.read_text()
+    assert "worker stopped exit_code=0" in log and "sms inbound pump stopped" in log
