@@ -235,6 +235,8 @@ class SmsChannel(Channel[str]):
             by_bind.setdefault((send + index) % len(binds), []).extend(
                 SubmitPart(key, _international(text.address), octets, encoded.data_coding,
                            encoded.esm_class, settings.source_addr,
+                           source_addr_ton=settings.source_addr_ton,
+                           source_addr_npi=settings.source_addr_npi,
                            use_message_payload=encoded.uses_message_payload)
                 for key, octets in zip(keys, encoded.parts, strict=True))
         with self._answered:

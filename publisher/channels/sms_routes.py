@@ -22,7 +22,9 @@ top level, which then is the route "primary". A route's keys are ``host``,
 ``port``, ``system_id``, ``password`` (required), ``binds`` (1), ``window``
 (10), ``rate`` (parts per second per bind, 100), ``message_payload`` (false:
 long texts go in concatenated parts; true: in one ``submit_sm`` with the
-``message_payload`` TLV, segmented by the SMSC), ``source_addr`` (""),
+``message_payload`` TLV, segmented by the SMSC), ``source_addr`` (""), the
+sender id's ``source_addr_ton`` and ``source_addr_npi`` (by default 5/0, an
+alphanumeric sender id, when it has letters; else 0/1, a number),
 ``response_timeout`` (seconds, 10) and ``message_id_base`` ("auto", 10 or 16:
 how the SMSC writes its ids, see ``sms_receipts``). Every key but the first
 four may also stand at the top level, as the default of every route.
@@ -66,6 +68,8 @@ class RouteSettings:
     rate: float = 100.0
     message_payload: bool = False
     source_addr: str = ""
+    source_addr_ton: int = 0
+    source_addr_npi: int = 1
     response_timeout: float = 10.0
     message_id_base: IdBase = "auto"
 
@@ -131,6 +135,9 @@ def _route(reader: _Reader, name: str, priority: int) -> RouteSettings:
     base = reader.value("message_id_base", "auto")
     if base not in _ID_BASES:
         raise reader.error("message_id_base", f"{base!r} is not one of auto, 10, 16")
+    source_addr = str(reader.value("source_addr", ""))
+    # SMPP 3.4 5.2.5: an alphanumeric sender id travels with TON 5, NPI 0.
+    sender_ton, sender_npi = (5, 0) if re.search(r"[A-Za-z]", source_addr) else (0, 1)
     binds = reader.integer("binds", 1)
     if binds < 1:
         raise reader.error("binds", f"{binds} must be at least 1")
@@ -140,7 +147,9 @@ def _route(reader: _Reader, name: str, priority: int) -> RouteSettings:
         password=str(reader.value("password")), binds=binds,
         window=reader.integer("window", 10), rate=reader.number("rate", 100.0),
         message_payload=reader.flag("message_payload", False),
-        source_addr=str(reader.value("source_addr", "")),
+        source_addr=source_addr,
+        source_addr_ton=_octet(reader, "source_addr_ton", sender_ton),
+        source_addr_npi=_octet(reader, "source_addr_npi", sender_npi),
         response_timeout=reader.number("response_timeout", 10.0),
         message_id_base=_ID_BASES[base])
     try:
@@ -148,6 +157,13 @@ def _route(reader: _Reader, name: str, priority: int) -> RouteSettings:
     except BindError as error:
         raise reader.error(error.field, error.reason) from None
     return route
+
+
+def _octet(reader: _Reader, key: str, default: int) -> int:
+    value = reader.integer(key, default)
+    if not 0 <= value <= 255:
+        raise reader.error(key, f"{value} is not an octet (0..255)")
+    return value
 
 
 def read_routes(options: Mapping[str, Any]) -> tuple[RouteSettings, ...]:

@@ -314,7 +314,9 @@ class SmscSimulator:
             total=concatenation.total if concatenation else None,
             sequence=concatenation.sequence if concatenation else None,
             header_length=concatenation.header_length if concatenation else 0,
-            short_message=message.content, accepted_at=datetime.now(UTC))
+            short_message=message.content, accepted_at=datetime.now(UTC),
+            source_addr_ton=message.source_addr_ton, source_addr_npi=message.source_addr_npi,
+            registered_delivery=message.registered_delivery)
         if not self._accepted:
             # Parts read in the same turn of the loop share one commit.
             asyncio.get_running_loop().call_soon(self._commit_accepted)

@@ -51,6 +51,11 @@ CREATE TABLE IF NOT EXISTS parts (
     accepted_at TEXT NOT NULL
 );
 """
+# Columns added after the first logs were written: a log kept in a data
+# directory from an earlier version gains them with these defaults.
+_ADDED_COLUMNS = {"source_addr_ton": "INTEGER NOT NULL DEFAULT 0",
+                  "source_addr_npi": "INTEGER NOT NULL DEFAULT 0",
+                  "registered_delivery": "INTEGER NOT NULL DEFAULT 0"}
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -61,6 +66,10 @@ def _connect(path: Path) -> sqlite3.Connection:
     # failure a simulator meets; only a power cut can lose the last commits.
     connection.execute("PRAGMA synchronous=NORMAL")
     connection.executescript(_SCHEMA)
+    present = {row[1] for row in connection.execute("PRAGMA table_info(parts)")}
+    for column, declaration in _ADDED_COLUMNS.items():
+        if column not in present:
+            connection.execute(f"ALTER TABLE parts ADD COLUMN {column} {declaration}")
     return connection
 
 
@@ -102,6 +111,9 @@ class LoggedPart:
     header_length: int
     short_message: bytes
     accepted_at: datetime
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+    registered_delivery: int = 0
 
     @property
     def text_octets(self) -> bytes:
@@ -188,22 +200,26 @@ class PartLog:
             self._connection.executemany(
                 "INSERT INTO parts (message_id, system_id, source_addr, destination_addr, "
                 "data_coding, esm_class, reference, total, sequence, header_length, "
-                "short_message, accepted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "short_message, accepted_at, source_addr_ton, source_addr_npi, "
+                "registered_delivery) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(part.message_id, part.system_id, part.source_addr, part.destination_addr,
                   part.data_coding, part.esm_class, part.reference, part.total, part.sequence,
-                  part.header_length, part.short_message, part.accepted_at.isoformat())
+                  part.header_length, part.short_message, part.accepted_at.isoformat(),
+                  part.source_addr_ton, part.source_addr_npi, part.registered_delivery)
                  for part in parts])
 
     def parts(self) -> list[LoggedPart]:
         rows = self._connection.execute(
             "SELECT message_id, system_id, source_addr, destination_addr, data_coding, "
-            "esm_class, reference, total, sequence, header_length, short_message, accepted_at "
-            "FROM parts ORDER BY position")
+            "esm_class, reference, total, sequence, header_length, short_message, accepted_at, "
+            "source_addr_ton, source_addr_npi, registered_delivery FROM parts ORDER BY position")
         return [LoggedPart(
             message_id=row[0], system_id=row[1], source_addr=row[2], destination_addr=row[3],
             data_coding=row[4], esm_class=row[5], reference=row[6], total=row[7],
             sequence=row[8], header_length=row[9], short_message=bytes(row[10]),
-            accepted_at=datetime.fromisoformat(row[11]).astimezone(UTC)) for row in rows]
+            accepted_at=datetime.fromisoformat(row[11]).astimezone(UTC),
+            source_addr_ton=row[12], source_addr_npi=row[13], registered_delivery=row[14])
+            for row in rows]
 
     def reassembled_messages(self) -> list[ReassembledMessage]:
         return reassemble(self.parts())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import smpplib.smpp
 
 from publisher.sim import FaultMode, SimulatorThread, SmscConfig, SmscSimulator
 from publisher.sim.smpp_pdu import CommandId, Status
+from publisher.sim.smsc_state import STATE_FILE, PartLog
 
 SYSTEM_ID = "alerts"
 PASSWORD = "s3cret"  # the simulator's test account
@@ -341,3 +343,24 @@ def test_command_line_simulator_binds_and_stops(tmp_path: Path) -> None:
         process.terminate()
         assert process.wait(timeout=10) == 0
     assert (tmp_path / "smsc" / "smsc.sqlite3").exists()
+
+
+def test_a_part_log_from_before_the_sender_columns_opens_and_keeps_its_parts(
+        tmp_path: Path) -> None:
+    path = tmp_path / STATE_FILE
+    with sqlite3.connect(path) as old:
+        old.executescript(
+            "CREATE TABLE parts (position INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " message_id TEXT NOT NULL, system_id TEXT NOT NULL, source_addr TEXT NOT NULL,"
+            " destination_addr TEXT NOT NULL, data_coding INTEGER NOT NULL,"
+            " esm_class INTEGER NOT NULL, reference INTEGER, total INTEGER, sequence INTEGER,"
+            " header_length INTEGER NOT NULL, short_message BLOB NOT NULL,"
+            " accepted_at TEXT NOT NULL);"
+            "INSERT INTO parts VALUES (1, '1', 'publisher', '12379', '8613800000101', 0, 0,"
+            " NULL, NULL, NULL, 0, x'6869', '2026-11-28T08:00:00+00:00');")
+    log = PartLog(path)
+    try:
+        [part] = log.parts()
+        assert (part.short_message, part.registered_delivery) == (b"hi", 0)
+    finally:
+        log.close()

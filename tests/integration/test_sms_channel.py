@@ -28,6 +28,7 @@ from tests.integration.fanout_support import (
     statuses,
 )
 from tests.integration.sms_support import (
+    SOURCE_ADDR,
     StartSmsc,
     add_subscribers,
     await_final,
@@ -89,6 +90,10 @@ def test_an_actual_alert_reaches_every_subscriber_once_in_their_language(
         received = by_address[address.removeprefix("+")]
         assert delivery.status is DeliveryStatus.DELIVERED, (address, delivery.last_error)
         assert received.complete and not received.duplicates, address
+        # A numeric sender id, and a delivery report asked for on every part.
+        assert {(part.source_addr, part.source_addr_ton, part.source_addr_npi,
+                 part.registered_delivery) for part in received.parts} == {
+            (SOURCE_ADDR, 0, 1, 1)}
         first = next(part for part in received.parts if (part.sequence or 1) == 1)
         # The header-less octets of every part, joined: decoded as one text.
         text = decode_short_message(first.data_coding, 0, received.octets)

@@ -28,6 +28,17 @@ def test_flat_options_are_the_single_route_primary() -> None:
     assert "pw" not in repr(route)
 
 
+@pytest.mark.parametrize(("options", "sender"), [
+    ({"source_addr": "12379"}, (0, 1)),
+    ({"source_addr": "BJWarning"}, (5, 0)),
+    ({"source_addr": "12379", "source_addr_ton": 3, "source_addr_npi": 0}, (3, 0)),
+])
+def test_the_sender_id_gets_its_type_of_number(options: dict[str, Any],
+                                               sender: tuple[int, int]) -> None:
+    [route] = read_routes({**ACCOUNT, **options})
+    assert (route.source_addr_ton, route.source_addr_npi) == sender
+
+
 def test_routes_come_by_priority_and_take_top_level_keys_as_defaults() -> None:
     routes = read_routes({"rate": 250, "message_payload": True, "routes": [
         _route("backup", 2, rate=40), _route("carrier", 1, message_payload=False)]})
@@ -59,6 +70,8 @@ def test_provider_ids_carry_their_route() -> None:
     ({"routes": [_route("a", 0), _route("a", 1)]},
      "channel_options.sms.routes[1].name: 'a' is taken by routes[0]"),
     ({"routes": [_route("a:b", 0)]}, "channel_options.sms.routes[0].name: 'a:b' is not"),
+    ({**ACCOUNT, "source_addr_ton": 256},
+     "channel_options.sms.source_addr_ton: 256 is not an octet"),
     ({"host": "h", "routes": [_route("a", 0)]},
      "channel_options.sms.host: give it in each table of channel_options.sms.routes"),
 ])
