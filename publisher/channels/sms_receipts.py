@@ -33,7 +33,6 @@ notification (the network took the message; no handset has it yet).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Literal
@@ -50,7 +49,6 @@ __all__ = [
     "FINAL_STATES",
     "STATES",
     "SmsReceipt",
-    "aggregate_parts",
     "delivery_status",
     "is_delivery_receipt",
     "message_id_candidates",
@@ -74,7 +72,6 @@ _MESSAGE_STATES = {1: ENROUTE, 2: DELIVERED, 3: EXPIRED, 4: DELETED, 5: UNDELIVE
                    6: ACCEPTED, 7: UNKNOWN, 8: REJECTED}
 STATES = frozenset(_MESSAGE_STATES.values())
 FINAL_STATES = frozenset({DELIVERED, EXPIRED, DELETED, UNDELIVERABLE, REJECTED, UNKNOWN})
-_FAILURES = frozenset({UNDELIVERABLE, REJECTED, DELETED})
 # Some SMSCs write the state's full name in the text instead of its 7-letter form.
 _STAT_WORDS = {state: state for state in STATES} | {
     "DELIVERED": DELIVERED, "UNDELIVERABLE": UNDELIVERABLE, "ACCEPTED": ACCEPTED,
@@ -276,31 +273,8 @@ def parse_receipt(*, esm_class: int, short_message: bytes = b"", data_coding: in
 
 
 def delivery_status(state: str) -> DeliveryStatus:
-    """The delivery row's status for a receipt state (or an ``aggregate_parts`` result)."""
+    """The delivery status a receipt state moves its part to."""
     try:
         return _DELIVERY_STATUSES[state]
     except KeyError:
         raise ReceiptError("state", f"{state!r} is not one of {sorted(STATES)}") from None
-
-
-def aggregate_parts(states: Sequence[str]) -> str:
-    """One message's state from the states of its parts, in part order.
-
-    A part without a receipt yet counts as ENROUTE. While any part is not
-    final the message is ENROUTE. Then: all delivered is DELIVRD; else the
-    first part that failed (UNDELIV, REJECTD, DELETED) names the failure; else
-    EXPIRED if a part expired; else UNKNOWN (some part's fate is unknown).
-    """
-    if not states:
-        raise ReceiptError("states", "a message has at least one part")
-    for state in states:
-        if state not in STATES:
-            raise ReceiptError("states", f"{state!r} is not one of {sorted(STATES)}")
-    if any(state not in FINAL_STATES for state in states):
-        return ENROUTE
-    if all(state == DELIVERED for state in states):
-        return DELIVERED
-    failure = next((state for state in states if state in _FAILURES), None)
-    if failure is not None:
-        return failure
-    return EXPIRED if EXPIRED in states else UNKNOWN

@@ -12,7 +12,6 @@ from publisher.channels.sms_receipts import (
     FINAL_STATES,
     STATES,
     SmsReceipt,
-    aggregate_parts,
     delivery_status,
     is_delivery_receipt,
     message_id_candidates,
@@ -226,32 +225,6 @@ def test_reads_the_simulators_own_receipt(delivered: bool) -> None:
     assert parsed.candidates == {"500"}
     assert parsed.delivery_status is (DeliveryStatus.DELIVERED if delivered
                                       else DeliveryStatus.FAILED)
-
-
-@pytest.mark.parametrize(("states", "expected"), [
-    (["DELIVRD"], "DELIVRD"),
-    (["DELIVRD", "DELIVRD", "DELIVRD"], "DELIVRD"),
-    (["DELIVRD", "UNDELIV", "DELIVRD"], "UNDELIV"),
-    (["REJECTD", "UNDELIV"], "REJECTD"),
-    (["UNDELIV", "REJECTD"], "UNDELIV"),
-    (["DELIVRD", "DELETED"], "DELETED"),
-    (["DELIVRD", "EXPIRED"], "EXPIRED"),
-    (["EXPIRED", "UNDELIV"], "UNDELIV"),
-    (["EXPIRED", "UNKNOWN"], "EXPIRED"),
-    (["DELIVRD", "UNKNOWN"], "UNKNOWN"),
-    (["DELIVRD", "ENROUTE"], "ENROUTE"),
-    (["UNDELIV", "ENROUTE"], "ENROUTE"),
-    (["DELIVRD", "ACCEPTD"], "ENROUTE"),
-])
-def test_aggregate_parts(states: list[str], expected: str) -> None:
-    assert aggregate_parts(states) == expected
-
-
-@pytest.mark.parametrize("states", [[], ["DELIVRD", "delivered"]])
-def test_aggregate_parts_refuses_what_is_no_message(states: list[str]) -> None:
-    with pytest.raises(ReceiptError) as caught:
-        aggregate_parts(states)
-    assert caught.value.field == "states"
 
 
 @pytest.mark.parametrize(("state", "expected"), [
