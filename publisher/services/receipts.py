@@ -13,7 +13,9 @@ as soon as one expired (and none failed), DELIVERED once every part was
 delivered, else it stays where it is. A receipt whose provider id names no
 part is matched against the deliveries' own provider ids, as for channels
 that hand a message over whole. A receipt that came before the provider ids
-it names were committed is unknown until ``rematch_receipts`` finds them.
+it names were committed is unknown until ``rematch_receipts`` finds them;
+whoever records receipts keeps the provider ids of the unknown ones for a
+while to offer them again (``store_receipt`` gives the stored row).
 """
 
 from __future__ import annotations
@@ -29,9 +31,12 @@ from sqlalchemy.orm import Session
 from publisher.channels.base import Channel, DeliveryStatus, ParsedReceipt, ReceiptError
 from publisher.store.models import Delivery, DeliveryPart, Receipt, ReceiptOutcome, utcnow
 
-__all__ = ["record_receipt", "rematch_receipts"]
+__all__ = ["record_receipt", "rematch_receipts", "store_receipt"]
 
 log = logging.getLogger(__name__)
+
+# Provider ids offered again per query: an IN list well within every database's limit.
+_REMATCH_CHUNK = 500
 
 
 def _raw_text(raw: Mapping[str, Any]) -> str:
@@ -153,9 +158,11 @@ def _correlate(session: Session, channel: str, parsed: ParsedReceipt
     return None, ReceiptOutcome.UNKNOWN
 
 
-def record_receipt(session: Session, channel: Channel[Any],
-                   raw: Mapping[str, Any]) -> ReceiptOutcome:
-    """Store a receipt of ``channel`` and move its part and delivery along; the caller commits."""
+def store_receipt(session: Session, channel: Channel[Any], raw: Mapping[str, Any]) -> Receipt:
+    """Store a receipt of ``channel``, move its part and delivery along; the stored row.
+
+    The caller commits.
+    """
     receipt = Receipt(channel=channel.name, raw=_raw_text(raw), received_at=utcnow())
     try:
         parsed = channel.parse_receipt(raw)
@@ -164,35 +171,44 @@ def record_receipt(session: Session, channel: Channel[Any],
         session.add(receipt)
         log.warning("receipt not understood", extra={"channel": channel.name,
                                                      "field": error.field, "reason": error.reason})
-        return ReceiptOutcome.INVALID
+        return receipt
     receipt.provider_id = parsed.provider_id
     receipt.status = parsed.status.value
     receipt.delivery_id, receipt.outcome = _correlate(session, channel.name, parsed)
     session.add(receipt)
-    return receipt.outcome
+    return receipt
+
+
+def record_receipt(session: Session, channel: Channel[Any],
+                   raw: Mapping[str, Any]) -> ReceiptOutcome:
+    """Store a receipt of ``channel`` and move its part and delivery along; the caller commits."""
+    return store_receipt(session, channel, raw).outcome
 
 
 def rematch_receipts(session: Session, channel: Channel[Any],
-                     provider_ids: Collection[str]) -> int:
+                     provider_ids: Collection[str]) -> set[str]:
     """Correlate again the receipts with these provider ids that matched nothing when they came.
 
     A receipt can overtake the hand-over it reports on: an SMSC sends a
     part's receipt while the other parts of the batch still wait for their
     answers, before the batch's provider ids are committed. Whoever recorded
     such a receipt offers its provider id here again a little later. Returns
-    how many receipts found their delivery; the caller commits.
+    the provider ids whose receipts found their delivery; the caller commits.
     """
-    unknown = session.scalars(
-        select(Receipt).where(Receipt.channel == channel.name,
-                              Receipt.provider_id.in_(list(provider_ids)),
-                              Receipt.outcome == ReceiptOutcome.UNKNOWN)
-        .order_by(Receipt.id)).all()
-    matched = 0
-    for receipt in unknown:
-        # It was read once already, so it reads again.
-        parsed = channel.parse_receipt(json.loads(receipt.raw))
-        delivery_id, outcome = _correlate(session, channel.name, parsed)
-        if delivery_id is not None:
-            receipt.delivery_id, receipt.outcome = delivery_id, outcome
-            matched += 1
+    offered = list(provider_ids)
+    matched: set[str] = set()
+    for start in range(0, len(offered), _REMATCH_CHUNK):
+        unknown = session.scalars(
+            select(Receipt).where(
+                Receipt.channel == channel.name,
+                Receipt.provider_id.in_(offered[start:start + _REMATCH_CHUNK]),
+                Receipt.outcome == ReceiptOutcome.UNKNOWN)
+            .order_by(Receipt.id)).all()
+        for receipt in unknown:
+            # It was read once already, so it reads again.
+            parsed = channel.parse_receipt(json.loads(receipt.raw))
+            delivery_id, outcome = _correlate(session, channel.name, parsed)
+            if delivery_id is not None:
+                receipt.delivery_id, receipt.outcome = delivery_id, outcome
+                matched.add(parsed.provider_id)
     return matched

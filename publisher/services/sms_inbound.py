@@ -4,8 +4,9 @@ The binds' threads only enqueue each ``deliver_sm`` (``SmsChannel.receipts``
 and ``SmsChannel.mobile_originated``); an ``InboundPump`` thread takes them
 from there while the worker runs:
 
-- receipts are recorded through ``record_receipt``, every receipt taken in
-  one drain in one transaction;
+- receipts are recorded through ``store_receipt``, every receipt taken in
+  one drain in one transaction; one that matches no delivery yet is offered
+  again to ``rematch_receipts`` for a while (see ``InboundPump``);
 - a mobile-originated message is read (GSM, IA5, Latin-1 or UCS-2, by its
   ``data_coding``), applied by ``handle_mo`` and committed, then its
   confirmation goes back through ``SmsChannel.send_reply``. A confirmation
@@ -20,11 +21,13 @@ drains what is left once more.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
 import queue
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -38,7 +41,7 @@ from publisher.channels.sms_encoding import SmsEncodingError, decode_short_messa
 from publisher.services.district_names import DistrictNames
 from publisher.services.errors import InvalidInput
 from publisher.services.msisdn import normalise_msisdn
-from publisher.services.receipts import record_receipt
+from publisher.services.receipts import rematch_receipts, store_receipt
 from publisher.services.subscriber_commands import handle_mo
 from publisher.store.models import ReceiptOutcome
 
@@ -61,8 +64,17 @@ REPLY_ATTEMPTS = 5
 REPLY_RETRY_SECONDS = 2.0
 # After a failed drain the pump waits longer each time, up to this.
 MAX_PAUSE_SECONDS = 30.0
+# Receipts that matched no delivery are offered again for this long, at most
+# this many of them, and at most once a second.
+RECEIPT_WAIT_SECONDS = 600.0
+RECEIPT_WAIT_LIMIT = 10_000
+REMATCH_SECONDS = 1.0
+# How long the provider ids of a confirmation are known, for its receipts.
+CONFIRMATION_RECEIPT_SECONDS = 3600.0
 # A number is personal data: logs show its country code and last digits only.
 _SHOWN_DIGITS = 4
+# A log line names at most this many provider ids.
+_SHOWN_IDS = 10
 
 
 def receipt_fields(message: InboundMessage) -> dict[str, Any]:
@@ -75,19 +87,18 @@ def receipt_fields(message: InboundMessage) -> dict[str, Any]:
 
 
 def record_receipts(session_factory: sessionmaker[Session], channel: SmsChannel,
-                    messages: Sequence[InboundMessage]) -> int:
-    """Record ``messages`` in one transaction; returns how many were recorded."""
+                    messages: Sequence[InboundMessage]) -> list[str]:
+    """Record ``messages`` in one transaction; the provider ids of those that matched nothing."""
     if not messages:
-        return 0
+        return []
     with session_factory() as session:
-        for message in messages:
-            outcome = record_receipt(session, channel, receipt_fields(message))
-            if outcome is ReceiptOutcome.UNKNOWN:
-                log.info("sms receipt matches no delivery",
-                         extra={"receipted_message_id": message.receipted_message_id,
-                                "bind": message.bind})
+        stored = [store_receipt(session, channel, receipt_fields(message))
+                  for message in messages]
+        # Read before the commit, which expires the rows.
+        unmatched = [receipt.provider_id for receipt in stored
+                     if receipt.outcome is ReceiptOutcome.UNKNOWN and receipt.provider_id]
         session.commit()
-    return len(messages)
+    return unmatched
 
 
 def _taken(waiting: queue.SimpleQueue[T]) -> list[T]:
@@ -101,7 +112,9 @@ def _taken(waiting: queue.SimpleQueue[T]) -> list[T]:
 
 def drain_receipts(channel: SmsChannel, session_factory: sessionmaker[Session]) -> int:
     """Record every receipt queued so far, in one transaction; returns how many were recorded."""
-    return record_receipts(session_factory, channel, _taken(channel.receipts))
+    taken = _taken(channel.receipts)
+    record_receipts(session_factory, channel, taken)
+    return len(taken)
 
 
 def message_text(message: InboundMessage) -> str:
@@ -118,6 +131,45 @@ def _reason(error: Exception, number: str) -> str:
     return str(error).replace(number, _masked(number))
 
 
+class _Recent:
+    """Provider ids kept for a while: each for ``seconds``, at most ``limit``, oldest out first."""
+
+    def __init__(self, seconds: float, limit: int) -> None:
+        self._seconds = seconds
+        self._limit = limit
+        # In the order they were kept, which is the order their time is up.
+        self._until: dict[str, float] = {}
+
+    def keep(self, provider_ids: Iterable[str], now: float) -> list[str]:
+        """Keep ``provider_ids`` from ``now`` on; the oldest ones the limit pushed out."""
+        for provider_id in provider_ids:
+            self._until.pop(provider_id, None)
+            self._until[provider_id] = now + self._seconds
+        pushed = list(itertools.islice(self._until, max(0, len(self._until) - self._limit)))
+        self.discard(pushed)
+        return pushed
+
+    def discard(self, provider_ids: Iterable[str]) -> None:
+        for provider_id in provider_ids:
+            self._until.pop(provider_id, None)
+
+    def expired(self, now: float) -> list[str]:
+        """Forget the ids whose time is up at ``now``, and return them."""
+        done = list(itertools.takewhile(lambda provider_id: self._until[provider_id] <= now,
+                                        self._until))
+        self.discard(done)
+        return done
+
+    def __contains__(self, provider_id: object) -> bool:
+        return provider_id in self._until
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._until)
+
+
 @dataclass(slots=True)
 class PendingReply:
     """A confirmation to send: to an E.164 number, in the subscriber's language."""
@@ -130,18 +182,40 @@ class PendingReply:
 
 
 class InboundPump:
-    """Drains one SMS channel's inbound queues into the services, on a thread of its own."""
+    """Drains one SMS channel's inbound queues into the services, on a thread of its own.
+
+    A receipt can overtake the batch that handed its part over: the SMSC
+    sends it as soon as the part is delivered, while the batch still waits
+    for the answers to its other parts and has not committed their provider
+    ids. Such a receipt is stored as matching no delivery, and the pump keeps
+    its provider id: at most ``RECEIPT_WAIT_LIMIT`` of them (the oldest go
+    first), each for ``receipt_wait`` seconds (10 minutes). Every round, at
+    most every ``rematch_interval`` seconds, it offers them to
+    ``rematch_receipts`` again and drops those that found their delivery; a
+    provider id given up, or still kept when the pump stops, is logged as
+    matching no delivery.
+
+    A confirmation has no delivery row, so its receipts match none, by
+    design: the pump knows the provider ids ``send_reply`` returned for an
+    hour, and a receipt naming one is stored, neither kept nor logged.
+    """
 
     def __init__(self, channel: SmsChannel, session_factory: sessionmaker[Session],
                  districts: DistrictNames, *, interval: float = PUMP_INTERVAL_SECONDS,
                  reply_attempts: int = REPLY_ATTEMPTS,
-                 reply_retry: float = REPLY_RETRY_SECONDS) -> None:
+                 reply_retry: float = REPLY_RETRY_SECONDS,
+                 receipt_wait: float = RECEIPT_WAIT_SECONDS,
+                 rematch_interval: float = REMATCH_SECONDS) -> None:
         self.channel = channel
         self._sessions = session_factory
         self._districts = districts
         self._interval = interval
         self._reply_attempts = reply_attempts
         self._reply_retry = reply_retry
+        self._unmatched = _Recent(receipt_wait, RECEIPT_WAIT_LIMIT)
+        self._confirmations = _Recent(CONFIRMATION_RECEIPT_SECONDS, RECEIPT_WAIT_LIMIT)
+        self._rematch_interval = rematch_interval
+        self._rematch_due = 0.0
         self._receipts: list[InboundMessage] = []
         self._mobile_originated: list[InboundMessage] = []
         self._replies: list[PendingReply] = []
@@ -165,6 +239,7 @@ class InboundPump:
         self.drain(final=True)
         self.channel.close()
         self.drain(final=True, binds_open=False)
+        self._give_up(self._unmatched.expired(math.inf), "the worker is stopping")
         log.info("sms inbound pump stopped")
 
     def _run(self) -> None:
@@ -183,8 +258,9 @@ class InboundPump:
         """
         try:
             self._receipts += _taken(self.channel.receipts)
-            recorded = record_receipts(self._sessions, self.channel, self._receipts)
-            self._receipts = []
+            unmatched = record_receipts(self._sessions, self.channel, self._receipts)
+            recorded, self._receipts = len(self._receipts), []
+            self._rematch(unmatched, time.monotonic(), final=final)
             self._mobile_originated += _taken(self.channel.mobile_originated)
             while self._mobile_originated:
                 self._apply_or_drop(self._mobile_originated[0])
@@ -211,6 +287,30 @@ class InboundPump:
         if final and (self._receipts or self._mobile_originated):
             log.error("sms inbound lost at stop: the database refused it", extra={
                 "receipts": len(self._receipts), "texts": len(self._mobile_originated)})
+
+    def _rematch(self, unmatched: Sequence[str], now: float, *, final: bool) -> None:
+        """Keep the new receipts that matched nothing, offer the kept ones again when due."""
+        waiting = [provider_id for provider_id in unmatched
+                   if provider_id not in self._confirmations]
+        self._give_up(self._unmatched.keep(waiting, now), "too many receipts waiting",
+                      level=logging.WARNING)
+        if self._unmatched and (final or now >= self._rematch_due):
+            self._rematch_due = now + self._rematch_interval
+            with self._sessions() as session:
+                matched = rematch_receipts(session, self.channel, list(self._unmatched))
+                session.commit()
+            self._unmatched.discard(matched)
+            if matched:
+                log.debug("sms receipts matched their deliveries on a later round",
+                          extra={"receipts": len(matched)})
+        self._give_up(self._unmatched.expired(now), "no hand-over named them in time")
+
+    @staticmethod
+    def _give_up(provider_ids: Sequence[str], why: str, *, level: int = logging.INFO) -> None:
+        if provider_ids:
+            log.log(level, "sms receipts match no delivery", extra={
+                "receipts": len(provider_ids), "provider_ids": list(provider_ids[:_SHOWN_IDS]),
+                "why": why})
 
     def _apply_or_drop(self, message: InboundMessage) -> None:
         try:
@@ -260,4 +360,5 @@ class InboundPump:
             log.warning("sms confirmation not sent yet; will retry", extra={
                 **context, "reason": reason, "retry_in": reply.due - now})
         else:
+            self._confirmations.keep(identifiers, now)
             log.info("sms confirmation sent", extra={**context, "parts": len(identifiers)})

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.channels.base import DeliveryStatus, OutgoingMessage, SendResult, TargetRef
 from publisher.channels.memory import MemoryChannel
 from publisher.services.delivery import fan_out, send_batch
+from publisher.services.delivery_report import list_deliveries
 from publisher.services.receipts import record_receipt, rematch_receipts
-from publisher.store.models import DeliveryPart, Receipt, ReceiptOutcome
+from publisher.store.models import Delivery, DeliveryPart, Message, Receipt, ReceiptOutcome
 from tests.integration.fanout_support import add_targets, publish
 from tests.integration.receipt_support import delivery_row, handed_over, received
 from tests.integration.sms_support import eventually
@@ -144,10 +146,10 @@ def test_a_receipt_that_overtook_its_hand_over_lands_when_offered_again(
 
     offered = [part_id(delivery_id, 1), part_id(delivery_id, PARTS + 1)]
     with session_factory() as session:
-        assert rematch_receipts(session, CHANNEL, offered) == 1
+        assert rematch_receipts(session, CHANNEL, offered) == {offered[0]}
         session.commit()
     with session_factory() as session:
-        assert rematch_receipts(session, CHANNEL, offered) == 0
+        assert rematch_receipts(session, CHANNEL, offered) == set()
         stored = session.execute(select(Receipt.delivery_id, Receipt.outcome)).all()
     assert [tuple(row) for row in stored] == [(delivery_id, R.APPLIED)]
     assert _part_statuses(session_factory, delivery_id) == [S.DELIVERED, S.SENT, S.SENT]
@@ -179,3 +181,53 @@ def test_receipts_of_two_parts_at_once_take_turns_and_the_last_one_delivers(
 
     assert delivery_row(session_factory, sent[0]).status is S.DELIVERED
     assert _part_statuses(session_factory, sent[0]) == [S.DELIVERED] * PARTS
+
+
+@contextmanager
+def _statements(session: Session) -> Iterator[list[str]]:
+    """The SQL statements the session runs meanwhile."""
+    ran: list[str] = []
+
+    def count(*arguments: Any) -> None:
+        ran.append(arguments[2])
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield ran
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def test_the_listing_shows_each_delivery_with_its_parts_and_receipts(
+        session_factory: Factory, sent: list[int]) -> None:
+    for number, status in [(1, "delivered"), (2, "expired"), (2, "expired")]:
+        _receive(session_factory, _receipt(sent[0], number, status))
+    _receive(session_factory, _receipt(sent[0], PARTS + 1, "delivered"))  # of no part
+
+    with session_factory() as session:
+        alert_id = session.scalar(select(Message.alert_id).join(
+            Delivery, Delivery.message_id == Message.id).where(Delivery.id == sent[0]))
+    assert alert_id is not None
+    with session_factory() as session, _statements(session) as one_a_page:
+        list_deliveries(session, alert_id, per_page=1)
+    with session_factory() as session, _statements(session) as two_a_page:
+        listed = list_deliveries(session, alert_id)
+
+    # The parts and the receipts of a page take a query each, however long the page.
+    assert len(two_a_page) == len(one_a_page)
+    first, second = listed["items"]
+    assert (first["id"], first["status"], first["duplicates"]) == (sent[0], "expired", 1)
+    assert [(part["part_number"], part["provider_id"], part["status"], part["detail"],
+             part["final_at"] is not None) for part in first["parts"]] == [
+        (1, part_id(sent[0], 1), "delivered", "delivered 1", True),
+        (2, part_id(sent[0], 2), "expired", "expired 2", True),
+        (3, part_id(sent[0], 3), "sent", None, False)]
+    with session_factory() as session:
+        last = session.scalars(select(Receipt).where(Receipt.delivery_id == sent[0])
+                               .order_by(Receipt.id.desc())).first()
+    assert last is not None
+    assert first["receipts"] == {"count": 3, "last_at": last.received_at.isoformat(),
+                                 "last_status": "expired"}
+    assert [part["status"] for part in second["parts"]] == ["sent"] * PARTS
+    assert second["receipts"] == {"count": 0, "last_at": None, "last_status": None}

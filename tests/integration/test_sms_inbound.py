@@ -8,19 +8,22 @@ wire, in the simulator's part log.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.cap.model import Status
+from publisher.channels.base import OutgoingMessage, SendResult, TargetRef
 from publisher.channels.sms import SmsChannel
 from publisher.channels.sms_encoding import DATA_CODING_UCS2, decode_short_message
 from publisher.channels.sms_text import DEFAULT_SIGNATURE
 from publisher.services.sms_inbound import InboundPump
 from publisher.sim.smsc import FaultMode, SimulatorThread
 from publisher.sim.smsc_state import ReassembledMessage
-from publisher.store.models import Delivery, DeliveryStatus
+from publisher.store.models import Delivery, DeliveryStatus, Receipt, ReceiptOutcome
 from tests.integration.fanout_support import (
     CHAOYANG,
     HAIDIAN,
@@ -35,6 +38,7 @@ from tests.integration.sms_support import (
     add_subscribers,
     deliveries,
     eventually,
+    parts_of,
     single_route,
     sms_channel,
     smsc_factory,
@@ -194,19 +198,120 @@ def test_a_confirmation_is_given_up_after_its_attempts_and_says_so(
     assert _received(smsc, FIRST) == []
 
 
-def test_receipts_are_recorded_while_the_pump_runs(
-        smsc: SimulatorThread, channel: SmsChannel, pump: InboundPump,
-        session_factory: Factory) -> None:
+def _published_to_both(session_factory: Factory) -> int:
+    """An actual alert for Chaoyang (FIRST, in Chinese) and Haidian (SECOND, in English)."""
     with session_factory() as session:
         add_subscribers(session, {FIRST: (CHAOYANG, "zh-CN"), SECOND: (HAIDIAN, "en-US")})
-        message_id = publish(session, status=Status.ACTUAL,
-                             areas=geocoded(CHAOYANG) + geocoded(HAIDIAN)).id
+        return publish(session, status=Status.ACTUAL,
+                       areas=geocoded(CHAOYANG) + geocoded(HAIDIAN)).id
 
-    deliver_in_process(session_factory, message_id, channel)
 
+def _final(session_factory: Factory, message_id: int) -> list[Delivery]:
     def final_deliveries() -> list[Delivery] | None:
         found = deliveries(session_factory, message_id)
         return found if all(delivery.status.is_final for delivery in found) else None
 
-    final = eventually(final_deliveries, "receipts recorded by the pump")
+    return eventually(final_deliveries, "receipts recorded by the pump")
+
+
+def _receipts(session_factory: Factory, provider_ids: Collection[str] | None = None
+              ) -> list[Receipt]:
+    with session_factory() as session:
+        query = select(Receipt).order_by(Receipt.id)
+        if provider_ids is not None:
+            query = query.where(Receipt.provider_id.in_(list(provider_ids)))
+        return list(session.scalars(query))
+
+
+def test_receipts_are_recorded_while_the_pump_runs(
+        smsc: SimulatorThread, channel: SmsChannel, pump: InboundPump,
+        session_factory: Factory) -> None:
+    message_id = _published_to_both(session_factory)
+    deliver_in_process(session_factory, message_id, channel)
+    final = _final(session_factory, message_id)
     assert [delivery.status for delivery in final] == [DeliveryStatus.DELIVERED] * 2
+
+
+class _LateToCommit(SmsChannel):
+    """Hands a batch over, then holds its results until ``before_recording`` has run."""
+
+    def __init__(self, options: Mapping[str, Any],
+                 before_recording: Callable[[list[SendResult]], None]) -> None:
+        super().__init__(options)
+        self._before_recording = before_recording
+
+    def send(self, message: OutgoingMessage, targets: Sequence[TargetRef]) -> list[SendResult]:
+        results = super().send(message, targets)
+        self._before_recording(results)
+        return results
+
+
+def test_a_receipt_that_overtook_its_batch_finds_its_delivery_once_the_batch_commits(
+        smsc: SimulatorThread, session_factory: Factory) -> None:
+    overtaking: list[Receipt] = []
+
+    def receipts_stored_first(results: list[SendResult]) -> None:
+        # The batch has its answers but has not committed them: every
+        # receipt arrives, and is stored, before the parts it names.
+        provider_ids = {part for result in results for part in result.parts}
+        overtaking.extend(eventually(
+            lambda: (found := _receipts(session_factory, provider_ids))
+            and len(found) == len(provider_ids) and found,
+            "the receipts stored before their batch committed"))
+
+    channel = _LateToCommit(single_route(smsc.port, bind_timeout=0.5), receipts_stored_first)
+    pump = InboundPump(channel, session_factory, DISTRICTS, rematch_interval=0.0)
+    pump.start()
+    try:
+        message_id = _published_to_both(session_factory)
+        deliver_in_process(session_factory, message_id, channel)
+        final = _final(session_factory, message_id)
+    finally:
+        pump.stop()
+
+    assert len(overtaking) > 2  # the Chinese alert went in parts
+    assert {receipt.outcome for receipt in overtaking} == {ReceiptOutcome.UNKNOWN}
+    assert [delivery.status for delivery in final] == [DeliveryStatus.DELIVERED] * 2
+    stored = _receipts(session_factory)
+    assert [receipt.id for receipt in stored] == [receipt.id for receipt in overtaking]
+    for delivery in final:
+        parts = parts_of(session_factory, delivery.id)
+        assert {part.status for part in parts} == {DeliveryStatus.DELIVERED}
+        mine = [receipt for receipt in stored
+                if receipt.provider_id in {part.provider_id for part in parts}]
+        assert len(mine) == len(parts)
+        assert {(receipt.delivery_id, receipt.outcome) for receipt in mine} == {
+            (delivery.id, ReceiptOutcome.APPLIED)}
+
+
+def test_receipts_of_confirmations_are_stored_and_not_waited_for(
+        smsc: SimulatorThread, channel: SmsChannel, session_factory: Factory,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="publisher.services.sms_inbound")
+
+    def given_up() -> list[logging.LogRecord]:
+        return [record for record in caplog.records
+                if record.getMessage() == "sms receipts match no delivery"]
+
+    pump = InboundPump(channel, session_factory, DISTRICTS, reply_retry=0.1,
+                       receipt_wait=0.5, rematch_interval=0.0)
+    pump.start()
+    try:
+        _text(smsc, FIRST, "DY 朝阳")
+        confirmation = _reply(smsc, FIRST, 1)
+        # Not sent by the pump, and of no delivery: its receipt is waited for in vain.
+        stray = channel.send_reply(SECOND, "Subscribed to Haidian.", "en-US")
+        stored = eventually(
+            lambda: (found := _receipts(session_factory))
+            and len(found) == len(confirmation.parts) + len(stray) and found,
+            "the receipts of both texts")
+        eventually(given_up, "the stray receipt given up")
+    finally:
+        pump.stop()
+
+    assert {(receipt.outcome, receipt.delivery_id) for receipt in stored} == {
+        (ReceiptOutcome.UNKNOWN, None)}
+    # Given up once, after its time; the confirmation's receipts are never named.
+    [record] = given_up()
+    assert sorted(record.provider_ids) == sorted(stray)
+    assert record.why == "no hand-over named them in time" and record.levelno == logging.INFO
