@@ -50,6 +50,8 @@ __all__ = [
     "Delivery",
     "DeliveryPart",
     "DeliveryStatus",
+    "Device",
+    "DeviceKind",
     "Message",
     "MessageImmutableError",
     "OutboxEntry",
@@ -318,6 +320,37 @@ class TargetDistrict(Base):
     target_id: Mapped[int] = mapped_column(
         ForeignKey("targets.id", ondelete="CASCADE"), primary_key=True)
     district_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+
+
+class DeviceKind(enum.StrEnum):
+    LED = "led"
+    SPEAKER = "speaker"
+
+
+class Device(Base):
+    """An LED board or a speaker: what only a device has, beside its target row.
+
+    The target row (channel = kind, address = endpoint URL, district,
+    location, test flag) is what fan-out reaches. A device proves who it is
+    with a token (stored as SHA-256) when it acks or sends a heartbeat, and
+    counts as offline once it has been silent longer than its interval.
+    """
+
+    __tablename__ = "devices"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[DeviceKind] = mapped_column(_enum(DeviceKind, "device_kind"))
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"),
+                                           unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    capabilities: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    heartbeat_interval: Mapped[int] = mapped_column(Integer, default=60)
+    token_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    last_seen_at: Mapped[datetime | None] = mapped_column(Timestamp(), default=None)
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+    target: Mapped[Target] = relationship()
 
 
 class Delivery(Base):

@@ -7,7 +7,7 @@ their one ``district_code`` and have no rows there.
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-12-08
+Create Date: 2026-11-28
 """
 
 from __future__ import annotations
