@@ -1,5 +1,7 @@
 """``publisher sim smsc`` and ``publisher sim mo``: the SMSC simulator, and texts from phones.
 
+``sim led`` (and the other device simulators) are described in ``cli_sim_devices``.
+
 ``sim smsc`` runs the simulator as a process, for process-level tests. Its
 state (message-id counter, part log) lives in ``DATA_DIR/smsc/``. Once
 listening it prints ``smsc listening on HOST:PORT`` on stdout (useful with
@@ -26,9 +28,12 @@ from typing import Any
 from publisher.cli_errors import EXIT_INVALID, EXIT_OK, UsageError
 from publisher.cli_logging import configure_logging
 from publisher.cli_settings import add_data_dir_option
+from publisher.cli_sim_devices import add_device_simulator
 from publisher.config import ConfigError, load_settings
+from publisher.sim.led import LedBoardSimulator
 from publisher.sim.smsc import FaultMode, SmscConfig, SmscSimulator
 from publisher.sim.smsc_control import DEFAULT_SHORT_CODE, MO_ACK_TIMEOUT, start_control
+from publisher.sim.speaker import SpeakerSimulator
 
 __all__ = ["DEFAULT_CONTROL_PORT", "SMSC_STATE_DIR", "add_sim_command", "mo_command"]
 
@@ -59,6 +64,11 @@ def add_sim_command(commands: Any) -> None:
                       help="also serve the control port (texts from phones: sim mo)")
     add_data_dir_option(smsc)
     smsc.set_defaults(handler=_smsc)
+
+    add_device_simulator(simulators, "led", LedBoardSimulator, default_port=8701,
+                         description="LED boards speaking docs/protocols/led.md")
+    add_device_simulator(simulators, "speaker", SpeakerSimulator, default_port=8702,
+                         description="IP speakers speaking docs/protocols/speaker.md")
 
     mo = simulators.add_parser(
         "mo", help="send a text as if from a phone, through a simulator's control port")

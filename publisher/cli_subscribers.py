@@ -19,10 +19,11 @@ from publisher.services.subscriber_import import (
     import_subscribers,
 )
 
-__all__ = ["add_subscriber_commands"]
+__all__ = ["add_subscriber_commands", "read_text_file"]
 
 
-def _read(path: Path) -> str:
+def read_text_file(path: Path) -> str:
+    """A file given on the command line, as UTF-8 text; UsageError when it cannot be read."""
     try:
         # utf-8-sig: spreadsheets save CSV with a byte order mark.
         return path.read_text(encoding="utf-8-sig")
@@ -33,7 +34,7 @@ def _read(path: Path) -> str:
 
 
 def _import(arguments: argparse.Namespace) -> int:
-    text = _read(arguments.file)
+    text = read_text_file(arguments.file)
     settings = prepared_settings(arguments)
     districts = DistrictNames(load_districts(settings.paths.districts_file))
     report = run_in_session(settings, lambda session: import_subscribers(

@@ -135,4 +135,8 @@ def load_settings(environ: Mapping[str, str] = os.environ,
         defaults["database_url"] = f"sqlite:///{paths.data_dir / 'publisher.db'}"
     if not settings.broker_url:
         defaults["broker_url"] = f"sqla+sqlite:///{paths.data_dir / 'broker.db'}"
+    # Channels receive their options only: a default under the data directory is filled here.
+    speaker = {"audio_dir": str(paths.data_dir / "audio"),
+               **settings.channel_options.get("speaker", {})}
+    defaults["channel_options"] = {**settings.channel_options, "speaker": speaker}
     return replace(settings, **defaults)

@@ -10,8 +10,8 @@ is given.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterable
-from typing import Generic, TypeVar
+from collections.abc import Collection, Hashable, Iterable, Sequence
+from typing import Generic, Literal, TypeVar
 
 import shapely
 from shapely.geometry import GeometryCollection
@@ -26,6 +26,7 @@ __all__ = [
     "CIRCLE_SEGMENTS",
     "EARTH_RADIUS_KM",
     "AreaIndex",
+    "PointPredicate",
     "area_covers",
     "area_geometry",
     "area_intersects_district",
@@ -40,6 +41,7 @@ CIRCLE_SEGMENTS = 64
 _LINEAR_RING_MINIMUM = 4
 
 Identifier = TypeVar("Identifier", bound=Hashable)
+PointPredicate = Literal["intersects", "contains"]
 
 
 def polygon_geometry(polygon: Polygon) -> BaseGeometry:
@@ -137,7 +139,12 @@ def districts_of_area(area: Area, table: DistrictTable) -> list[District]:
 
 
 class AreaIndex(Generic[Identifier]):
-    """Many located things (devices, subscribers) indexed for "who is inside this area"."""
+    """Many located things (devices, subscribers) indexed for "who is inside this area".
+
+    The index is an STRtree of their points, built once; each query visits
+    only the points whose box meets the area's, and decides those in C.
+    Answers keep the order in which the points were given.
+    """
 
     def __init__(self, points: Iterable[tuple[Identifier, float, float]]) -> None:
         identifiers: list[Identifier] = []
@@ -147,16 +154,40 @@ class AreaIndex(Generic[Identifier]):
             identifiers.append(identifier)
             longitudes.append(lon)
             latitudes.append(lat)
-        self._identifiers = identifiers
+        self._build(identifiers, longitudes, latitudes)
+
+    @classmethod
+    def from_arrays(cls, identifiers: Sequence[Identifier], longitudes: Collection[float],
+                    latitudes: Collection[float]) -> AreaIndex[Identifier]:
+        """The index of ``identifiers[i]`` at (``longitudes[i]``, ``latitudes[i]``)."""
+        index = cls.__new__(cls)
+        index._build(identifiers, longitudes, latitudes)
+        return index
+
+    def _build(self, identifiers: Sequence[Identifier], longitudes: Collection[float],
+               latitudes: Collection[float]) -> None:
+        if not len(identifiers) == len(longitudes) == len(latitudes):
+            raise ValueError(f"{len(identifiers)} identifiers, {len(longitudes)} longitudes and"
+                             f" {len(latitudes)} latitudes: one of each per point")
+        self._identifiers = list(identifiers)
         self._tree = shapely.STRtree(shapely.points(longitudes, latitudes))
 
     def __len__(self) -> int:
         return len(self._identifiers)
 
-    def inside(self, area: Area, districts: DistrictTable | None = None) -> list[Identifier]:
-        """Identifiers of the points the area covers, in the order they were given."""
-        geometry = targeted_geometry(area, districts)
+    def within(self, geometry: BaseGeometry,
+               predicate: PointPredicate = "intersects") -> list[Identifier]:
+        """Identifiers of the points ``geometry`` reaches.
+
+        ``intersects`` counts a point on the boundary as inside (a device on
+        the border of a warned district is warned); ``contains`` only the
+        points strictly inside.
+        """
         if geometry.is_empty:
             return []
-        indices = self._tree.query(geometry, predicate="covers")
+        indices = self._tree.query(geometry, predicate=predicate)
         return [self._identifiers[index] for index in sorted(indices.tolist())]
+
+    def inside(self, area: Area, districts: DistrictTable | None = None) -> list[Identifier]:
+        """Identifiers of the points the area covers, its geocoded districts included."""
+        return self.within(targeted_geometry(area, districts))

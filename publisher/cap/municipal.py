@@ -11,9 +11,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from types import MappingProxyType
 
 from publisher.cap.model import Alert, Area, Info, Severity
 from publisher.cap.problems import Problem, ProblemLevel
@@ -22,6 +23,8 @@ from publisher.cap.rules import check_spec_rules
 __all__ = [
     "BEIJING_TIME",
     "DIVISION_CODE_NAME",
+    "SEVERITY_OF_WARNING_COLOR",
+    "WARNING_COLOR_NAME",
     "MunicipalIdentifier",
     "MunicipalProfile",
     "make_identifier",
@@ -44,12 +47,13 @@ _IDENTIFIER = re.compile(
 )
 _IDENTIFIER_SCHEME = "{division}-{agency}-{YYYYMMDDhhmmss}-{sequence}"
 
-_SEVERITY_OF_COLOR = {
+# The city's four warning levels by colour, most severe first.
+SEVERITY_OF_WARNING_COLOR: Mapping[str, Severity] = MappingProxyType({
     "red": Severity.EXTREME,
     "orange": Severity.SEVERE,
     "yellow": Severity.MODERATE,
     "blue": Severity.MINOR,
-}
+})
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,9 +168,9 @@ def _warning_color_problems(info: Info, path: str) -> Iterator[Problem]:
             continue
         where = f"{path}/parameter[{index}]"
         color = parameter.value.strip().lower()
-        severity = _SEVERITY_OF_COLOR.get(color)
+        severity = SEVERITY_OF_WARNING_COLOR.get(color)
         if severity is None:
-            known = ", ".join(_SEVERITY_OF_COLOR)
+            known = ", ".join(SEVERITY_OF_WARNING_COLOR)
             yield Problem(where, f"unknown warningColor {parameter.value!r} (known: {known})")
         elif severity is not info.severity:
             yield Problem(

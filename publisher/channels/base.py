@@ -15,7 +15,8 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar, Generic, TypeVar
 
 from publisher.cap.model import Alert, Info
@@ -119,11 +120,21 @@ class OutgoingMessage:
 
 @dataclass(frozen=True, slots=True)
 class TargetRef:
+    """One target of a batch, as much of it as a channel needs to reach it.
+
+    A device (an LED board, a speaker) also gives its own id, which its acks
+    name, and its capabilities (board size, colours, languages, formats):
+    both stay empty for every other target.
+    """
+
     delivery_id: int
     target_id: int
     address: str
     language: str
     is_test: bool
+    device_id: str | None = None
+    capabilities: Mapping[str, Any] = field(
+        default_factory=lambda: MappingProxyType({}), hash=False)
 
 
 @dataclass(frozen=True, slots=True)

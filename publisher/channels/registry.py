@@ -31,8 +31,10 @@ __all__ = [
 ENTRY_POINT_GROUP = "publisher.channels"
 
 _BUILT_IN = {
+    "led": "publisher.channels.led:LedChannel",
     "memory": "publisher.channels.memory:MemoryChannel",
     "sms": "publisher.channels.sms:SmsChannel",
+    "speaker": "publisher.channels.speaker:SpeakerChannel",
 }
 
 _registered: dict[str, type[Channel[Any]]] = {}

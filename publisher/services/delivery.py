@@ -74,7 +74,7 @@ from publisher.services.targets import (
     reaches_only_test_targets,
     select_located_target_ids,
 )
-from publisher.store.models import Delivery, DeliveryPart, Message, Target, utcnow
+from publisher.store.models import Delivery, DeliveryPart, Device, Message, Target, utcnow
 
 __all__ = [
     "BatchOutcome",
@@ -357,14 +357,17 @@ def _claim_batch(session: Session, channel: Channel[Any], delivery_ids: Sequence
 
 def _target_refs(session: Session, claimed: list[int], test_only: bool,
                  outcome: BatchOutcome) -> list[TargetRef]:
+    # Devices (boards, speakers) add their id and capabilities; other targets have no row there.
     rows = session.execute(
         select(Delivery.id, Target.id, Target.address, Target.language, Target.is_test,
-               Target.active)
+               Target.active, Device.device_id, Device.capabilities)
         .join(Target, Target.id == Delivery.target_id)
+        .outerjoin(Device, Device.target_id == Target.id)
         .where(Delivery.id.in_(claimed)).order_by(Delivery.id)
     ).all()
     refs = []
-    for delivery_id, target_id, address, language, is_test, active in rows:
+    for (delivery_id, target_id, address, language, is_test, active, device_id,
+         capabilities) in rows:
         if not active:
             # Unsubscribed (or retired) after the fan-out planned this row:
             # a number that said TD never gets another message.
@@ -378,7 +381,8 @@ def _target_refs(session: Session, claimed: list[int], test_only: bool,
                     error=_NOT_A_TEST_TARGET)
             outcome.add(DeliveryStatus.SKIPPED)
             continue
-        refs.append(TargetRef(delivery_id, target_id, address, language, is_test))
+        refs.append(TargetRef(delivery_id, target_id, address, language, is_test,
+                              device_id, capabilities or {}))
     return refs
 
 

@@ -17,16 +17,23 @@ reach targets marked as test targets, and nothing else, whatever the area.
 
 District codes are matched in SQL, so that planning can write the
 deliveries of those targets without reading them (see
-``publisher.services.delivery``); locations are matched here, in Python,
-on a SQL superset narrowed by bounding boxes. Targets are read page by page
-in id order (keyset pagination), so memory stays flat however many there are.
+``publisher.services.delivery``); locations are matched here, on a SQL
+superset narrowed by bounding boxes, a page of points at a time against the
+prepared area in one vectorised call, never point by point in Python. The
+box has already done what an STRtree of a page would do, and building one
+per page costs more than the test itself (docs/benchmarks.md, device
+targeting); ``publisher.cap.areas.AreaIndex`` is for points kept in memory
+and queried by many areas. A point on an area's boundary is inside it.
+Targets are read page by page in id order (keyset pagination), so memory
+stays flat however many there are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select
@@ -142,17 +149,23 @@ class AreaSelection:
         return and_(or_(Target.district_code.is_(None), not_(self._own_code_condition())),
                     not_(self._followed_condition()), self._box_condition())
 
-    def reaches(self, district_code: str | None, lon: float | None, lat: float | None) -> bool:
-        if district_code is not None and any(
-            district_code.startswith(prefix) for prefix in self.code_prefixes
-        ):
-            return True
-        if lon is None or lat is None:
-            return False
-        if self.drawn is not None and shapely.intersects_xy(self.drawn, lon, lat):
-            return True
-        return bool(district_code is None and self.named is not None
-                    and shapely.intersects_xy(self.named, lon, lat))
+    def reached_by_location(self, target_ids: Sequence[int], district_codes: Sequence[str | None],
+                            longitudes: Sequence[float], latitudes: Sequence[float]) -> list[int]:
+        """The located targets this selection reaches, in the order given.
+
+        Those inside a drawn area, and those without a district code inside a
+        named district. A point on a boundary counts as inside.
+        """
+        xs = np.asarray(longitudes, dtype=float)
+        ys = np.asarray(latitudes, dtype=float)
+        inside = np.zeros(len(xs), dtype=bool)
+        if self.drawn is not None:
+            inside |= shapely.intersects_xy(self.drawn, xs, ys)
+        if self.named is not None:
+            uncoded = np.fromiter((code is None for code in district_codes), dtype=bool,
+                                  count=len(xs))
+            inside[uncoded] |= shapely.intersects_xy(self.named, xs[uncoded], ys[uncoded])
+        return [target_ids[index] for index in np.flatnonzero(inside).tolist()]
 
 
 def eligible_targets(channel: str, *, test_only: bool) -> list[ColumnElement[bool]]:
@@ -167,8 +180,8 @@ def select_located_target_ids(session: Session, channel: str, selection: AreaSel
                               test_only: bool, page_size: int) -> Iterator[list[int]]:
     """Ids of the targets reached by their location and not by their district code, by pages.
 
-    Whether a point lies in a polygon is decided here, in Python; the targets
-    a district code reaches are left to ``AreaSelection.code_condition``.
+    Whether a point lies in an area is decided here, for a page of points at
+    once; the targets a district code reaches are left to ``AreaSelection.code_condition``.
     """
     if selection.drawn is None and selection.named is None:
         return
@@ -182,6 +195,7 @@ def select_located_target_ids(session: Session, channel: str, selection: AreaSel
         if not rows:
             return
         last_id = rows[-1].id
-        reached = [row.id for row in rows if selection.reaches(row.district_code, row.lon, row.lat)]
+        ids, codes, longitudes, latitudes = zip(*rows, strict=True)
+        reached = selection.reached_by_location(ids, codes, longitudes, latitudes)
         if reached:
             yield reached

@@ -26,15 +26,15 @@ import hmac
 import logging
 import random
 import socket
-import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal
 
+from publisher.sim.loop_thread import LoopThread
 from publisher.sim.smpp_pdu import (
     CommandId,
     MalformedPdu,
@@ -54,7 +54,6 @@ __all__ = ["FaultMode", "SimulatorThread", "SmscConfig", "SmscSimulator"]
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 SMSC_SYSTEM_ID = "SMSCSIM"
 _RECEIPT_ON_ANY_OUTCOME = 0x01
 _RECEIPT_ON_FAILURE = 0x02
@@ -353,47 +352,15 @@ class SmscSimulator:
         return iter(list(self._sessions.values()))
 
 
-class SimulatorThread:
-    """A simulator running on its own event loop in a daemon thread."""
+class SimulatorThread(LoopThread[SmscSimulator]):
+    """An SMSC simulator running on its own event loop in a daemon thread."""
 
     def __init__(self, simulator: SmscSimulator, start_timeout: float = 10.0) -> None:
-        self.simulator = simulator
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=asyncio.run, args=(self._main(),),
-                                        name="smsc-simulator", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(start_timeout):
-            raise TimeoutError(f"smsc simulator: not started within {start_timeout} s")
-        if self._error is not None:
-            raise self._error
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
-        try:
-            async with self.simulator.running():
-                self._ready.set()
-                await self._stopping.wait()
-        except BaseException as error:
-            self._error = error
-            self._ready.set()
-            raise
+        super().__init__(simulator, "smsc-simulator", start_timeout)
 
     @property
     def port(self) -> int:
         return self.simulator.port
-
-    def submit(self, coroutine: Callable[[], Awaitable[T]]) -> concurrent.futures.Future[T]:
-        """Run a coroutine on the simulator's loop; the caller waits on the future when it likes."""
-        assert self._loop is not None
-
-        async def call() -> T:
-            return await coroutine()
-
-        return asyncio.run_coroutine_threadsafe(call(), self._loop)
 
     def set_fault(self, mode: FaultMode, timeout: float = 5.0) -> None:
         self.submit(lambda: self.simulator.set_fault(mode)).result(timeout)
@@ -410,8 +377,3 @@ class SimulatorThread:
     def part_log(self) -> PartLog:
         """A reader of the part log for the calling thread."""
         return PartLog(self.simulator.part_log_path)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._loop is not None and self._stopping is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stopping.set)
-        self._thread.join(timeout)

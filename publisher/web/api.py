@@ -28,7 +28,7 @@ from publisher.web.representations import (
     message_json,
 )
 
-__all__ = ["PER_PAGE", "routes"]
+__all__ = ["PER_PAGE", "page_number", "routes"]
 
 PER_PAGE = 50
 
@@ -44,7 +44,7 @@ def _profile(request: web.Request) -> Profile:
     return request.app[SIGNER].issuer.profile
 
 
-def _page(request: web.Request) -> int:
+def page_number(request: web.Request) -> int:
     raw = request.query.get("page", "1")
     if not raw.isdigit() or int(raw) < 1:
         raise InvalidInput(f"must be a whole number from 1, not {raw!r}", field="page")
@@ -107,7 +107,7 @@ async def create_alert(request: web.Request) -> web.Response:
 
 @routes.get("/api/alerts")
 async def list_alerts(request: web.Request) -> web.Response:
-    state, page = request.query.get("state") or None, _page(request)
+    state, page = request.query.get("state") or None, page_number(request)
 
     def listing(session: Session) -> dict[str, Any]:
         found = lifecycle.list_alerts(session, state, page, PER_PAGE)
@@ -188,7 +188,7 @@ async def alert_deliveries(request: web.Request) -> web.Response:
         return json_response(await in_transaction(
             request, lambda session: delivery_report.delivery_summary(session, alert_id)))
     channel, status = request.query.get("channel"), request.query.get("status")
-    page = _page(request)
+    page = page_number(request)
     return json_response(await in_transaction(
         request, lambda session: delivery_report.list_deliveries(
             session, alert_id, channel, status, page, PER_PAGE)))

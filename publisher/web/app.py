@@ -10,7 +10,7 @@ from publisher.celery_app import make_celery
 from publisher.config import Settings
 from publisher.services.signer import CenterSigner
 from publisher.store.db import make_engine, make_session_factory
-from publisher.web import api, public, subscribers
+from publisher.web import api, audio, devices, public, subscribers
 from publisher.web.auth import auth_middleware
 from publisher.web.bodies import MAX_BODY_BYTES
 from publisher.web.context import FANOUT, HEALTH, SESSIONS, SETTINGS, SIGNER
@@ -34,7 +34,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     celery = make_celery(settings)
     app[SESSIONS] = sessions
     app[SIGNER] = CenterSigner.load_or_create(settings)
-    app[FANOUT] = FanoutTrigger(sessions, celery.fanout_enqueuer(retry=False))
+    app[FANOUT] = FanoutTrigger(sessions, celery.fanout_enqueuer(retry=False),
+                                celery.batch_enqueuer(retry=False))
     app[HEALTH] = HealthProbe(settings, sessions, celery)
     yield
     celery.close()
@@ -48,8 +49,12 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(subscribers.load_district_names)
+    app.cleanup_ctx.append(audio.open_speech)
+    app.cleanup_ctx.append(devices.open_devices)
     app.add_routes(api.routes)
     app.add_routes(subscribers.routes)
     app.add_routes(public.routes)
+    app.add_routes(audio.routes)
+    app.add_routes(devices.routes)
     app.router.add_get("/health", _health)
     return app

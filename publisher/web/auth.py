@@ -6,6 +6,8 @@ by the services, which check the actor's roles on every use case.
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -14,13 +16,16 @@ from publisher.services.errors import Unauthenticated
 from publisher.services.users import actor_for_token
 from publisher.web.context import ACTOR, in_transaction
 
-__all__ = ["STAFF_PREFIX", "auth_middleware", "current_actor"]
+__all__ = ["DEVICE_PATH", "STAFF_PREFIX", "auth_middleware", "bearer_token", "current_actor"]
 
 STAFF_PREFIX = "/api/"
+# What boards and speakers send: they prove who they are with their own
+# tokens, checked by those routes (publisher.web.devices), never a staff one.
+DEVICE_PATH = re.compile(r"/api/devices/[^/]+/(?:acks|heartbeat)")
 _SCHEME = "bearer"
 
 
-def _bearer_token(request: web.Request) -> str:
+def bearer_token(request: web.Request) -> str:
     header = request.headers.get("Authorization")
     if header is None:
         raise Unauthenticated("a bearer token is required", field="Authorization")
@@ -33,8 +38,8 @@ def _bearer_token(request: web.Request) -> str:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path.startswith(STAFF_PREFIX):
-        token = _bearer_token(request)
+    if request.path.startswith(STAFF_PREFIX) and not DEVICE_PATH.fullmatch(request.path):
+        token = bearer_token(request)
         request[ACTOR] = await in_transaction(
             request, lambda session: actor_for_token(session, token))
     return await handler(request)

@@ -1,5 +1,9 @@
 """``GET /health``: is the database answering, is the broker reachable, is each channel loadable.
 
+It also lists the devices (boards, speakers) that are offline, per kind:
+how many, and the first ``OFFLINE_LISTED`` of them by id. An offline device
+is the field's trouble, not the platform's, so it does not fail the probe.
+
 Each check runs in a worker thread under a deadline, so a hung dependency
 makes the report say so instead of making the probe hang.
 """
@@ -17,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.channels.registry import create_channel
 from publisher.config import Settings
+from publisher.services.device_health import health_by_kind
 from publisher.store.db import session_scope
 
 __all__ = ["CHECK_TIMEOUT_SECONDS", "HealthProbe"]
@@ -42,6 +47,16 @@ class HealthProbe:
             # as_uri() leaves the password out.
             return str(connection.as_uri())
 
+    def _devices(self) -> dict[str, Any]:
+        with session_scope(self.sessions) as session:
+            by_kind = health_by_kind(session)
+        offline = sum(health.offline for health in by_kind.values())
+        total = sum(health.total for health in by_kind.values())
+        return {"detail": f"{offline} of {total} devices offline", **{
+            kind.value: {"total": health.total, "offline": health.offline,
+                         "offline_ids": health.offline_ids}
+            for kind, health in by_kind.items()}}
+
     def _channel(self, name: str) -> Callable[[], str]:
         def check() -> str:
             channel = create_channel(name, self.settings.channel_options.get(name, {}))
@@ -51,8 +66,8 @@ class HealthProbe:
 
     async def report(self) -> tuple[bool, dict[str, Any]]:
         """(all ok, the report): each part ``{"ok": bool, "detail": str}``."""
-        checks: dict[str, Callable[[], str]] = {"database": self._database,
-                                                "broker": self._broker}
+        checks: dict[str, Callable[[], str | dict[str, Any]]] = {
+            "database": self._database, "broker": self._broker, "devices": self._devices}
         channels = {name: self._channel(name) for name in self.settings.channels}
         results = await asyncio.gather(*(_run(check) for check in [*checks.values(),
                                                                    *channels.values()]))
@@ -63,11 +78,11 @@ class HealthProbe:
         return healthy, {"status": "ok" if healthy else "failing", **report}
 
 
-async def _run(check: Callable[[], str]) -> dict[str, Any]:
+async def _run(check: Callable[[], str | dict[str, Any]]) -> dict[str, Any]:
     try:
         detail = await asyncio.wait_for(asyncio.to_thread(check), CHECK_TIMEOUT_SECONDS * 2)
     except TimeoutError:
         return {"ok": False, "detail": f"no answer within {CHECK_TIMEOUT_SECONDS * 2:g} s"}
     except Exception as error:  # a health report names every failure instead of raising
         return {"ok": False, "detail": f"{type(error).__name__}: {error}"}
-    return {"ok": True, "detail": detail}
+    return {"ok": True, **detail} if isinstance(detail, dict) else {"ok": True, "detail": detail}

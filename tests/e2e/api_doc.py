@@ -19,10 +19,11 @@ API_DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 _FENCE = re.compile(r"^```(\w*)\s*$")
 _DIRECTIVE = re.compile(r"^<!--\s*(.*?)\s*-->\s*$")
 # Values that differ from run to run: times, identifiers made of the time,
-# digests, durations, and the health details that name local paths. Their
+# digests, durations, new tokens, and the health details that name local paths. Their
 # type is checked, not their value.
 _VARIABLE_KEYS = re.compile(
-    r"(_at|^sent|^expires|^effective|^onset|identifier|^sha256|^references|^p\d+|^detail)$")
+    r"(_at|^sent|^expires|^effective|^onset|identifier|^sha256|^references|^p\d+|^detail"
+    r"|^seconds|^audio_url|^token)$")
 
 
 @dataclass

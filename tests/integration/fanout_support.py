@@ -67,13 +67,15 @@ def _author(session: Session) -> User:
 
 def publish(session: Session, *, status: Status = Status.EXERCISE,
             msg_type: MsgType = MsgType.ALERT, areas: tuple[Area, ...] | None = None,
-            outbox: bool = True, instruction: str | None = None) -> Message:
+            outbox: bool = True, instruction: str | None = None,
+            sent: datetime | None = None) -> Message:
     """A signed message of a published alert (Chaoyang rainstorm by default), committed.
 
-    ``instruction`` replaces the instruction of every info block.
+    ``instruction`` replaces the instruction of every info block. The alert
+    is sent at ``sent`` (default: a day in July 2026) and expires 6 hours later.
     """
     sequence = next(_sequence)
-    sent = datetime(2026, 7, 1, 3, 0, tzinfo=UTC) + timedelta(minutes=sequence)
+    sent = sent or datetime(2026, 7, 1, 3, 0, tzinfo=UTC) + timedelta(minutes=sequence)
     cap_alert = rainstorm_red_warning(sent, sequence % 9999 + 1, status=status)
     cap_alert = replace(cap_alert, msg_type=msg_type)
     if areas is not None:

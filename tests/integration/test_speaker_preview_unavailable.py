@@ -1,0 +1,40 @@
+"""The speaker preview when no audio can be made: 503, naming speech and the reason."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from publisher.config import Settings, load_settings
+from publisher.store.db import upgrade_database
+from tests.channels.speech_support import require_speech_tools
+from tests.integration.api_client import Api
+from tests.integration.lifecycle_support import content
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture(autouse=True)
+def _speech_tools() -> None:
+    require_speech_tools()
+
+
+@pytest.fixture
+def api_settings(tmp_path: Path) -> Settings:
+    """The installation of ``api``, with a Chinese voice espeak-ng does not have."""
+    settings = load_settings({}, data_dir=tmp_path)
+    upgrade_database(settings.database_url)
+    speaker = {**settings.channel_options["speaker"], "voices": {"zh-CN": "xx/no-such-voice"}}
+    return replace(settings, channel_options={**settings.channel_options, "speaker": speaker})
+
+
+@pytest.mark.parametrize("path", ["/api/alerts/{id}/preview/speaker",
+                                  "/api/alerts/{id}/preview/speaker.wav"])
+async def test_a_missing_voice_is_503_naming_it(api: Api, path: str) -> None:
+    alert_id = await api.compose(content())
+    reply = await api.call("GET", path.format(id=alert_id), user="author")
+    assert reply.status == 503
+    assert (reply.body["error"], reply.body["field"]) == ("unavailable", "speech")
+    assert reply.body["reason"] == "voice: 'xx/no-such-voice' is not an installed espeak-ng voice"
