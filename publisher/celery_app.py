@@ -158,9 +158,15 @@ class PublisherCelery(Celery):
         self.send_task("publisher.fanout", args=(message_id,), retry=retry)
 
     def enqueue_batch(self, channel: str, delivery_ids: list[int],
-                      retake_sending: bool = False) -> None:
+                      retake_sending: bool = False, *, retry: bool = True) -> None:
         self.send_task("publisher.send_batch", args=(channel, delivery_ids),
-                       kwargs={"retake_sending": retake_sending} if retake_sending else {})
+                       kwargs={"retake_sending": retake_sending} if retake_sending else {},
+                       retry=retry)
+
+    def batch_enqueuer(self, *, retry: bool) -> Callable[[str, list[int]], None]:
+        """Enqueues one batch; without retry it fails at once when the broker is down."""
+        return lambda channel, delivery_ids: self.enqueue_batch(channel, delivery_ids,
+                                                                retry=retry)
 
     def fanout_enqueuer(self, *, retry: bool) -> Callable[[int], None]:
         """What the outbox relay calls; without retry it fails at once when the broker is down."""

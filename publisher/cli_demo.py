@@ -2,34 +2,49 @@
 
 It makes (once; later runs reuse them) a demo author, approver and administrator
 with API tokens, a few memory-channel targets and SMS test subscribers in Chaoyang
-and Haidian, starts the SMSC simulator, prints how to reach it all, then runs
-``publisher serve`` on the configuration ``config/demo.toml`` (unless
-``PUBLISHER_CONFIG`` names another), and walks one alert by SMS from draft
-to delivered (``demo_walkthrough``).
+and Haidian, starts the SMSC simulator and the LED board and speaker
+simulators (``demo_devices``, for the device channels the configuration
+names), prints how to reach it all, then runs ``publisher serve`` on the
+configuration ``config/demo.toml`` (unless ``PUBLISHER_CONFIG`` names
+another), and walks one alert by SMS from draft to delivered
+(``demo_walkthrough``), then one for Chaoyang to its boards and speakers, and
+its Cancel (``demo_device_walkthrough``).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from publisher.cap.districts import load_districts
-from publisher.cli_errors import EXIT_OK
+from publisher.channels.base import PermanentChannelError
+from publisher.channels.speaker import SpeakerSettings
+from publisher.cli_errors import EXIT_OK, UsageError
 from publisher.cli_serve import add_address_options, run_web
 from publisher.cli_settings import prepared_settings
 from publisher.cli_sim import DEFAULT_CONTROL_PORT
 from publisher.cli_users import run_in_session
 from publisher.config import Settings, load_paths
+from publisher.demo_device_walkthrough import DeviceWalkthrough
+from publisher.demo_devices import ACK_DELAY, DEFAULT_PORTS, LED, SPEAKER, DemoDevices
 from publisher.demo_sms import DEMO_SUBSCRIBERS, DLR_DELAY, DemoSmsc, ensure_subscribers, sms_route
-from publisher.demo_walkthrough import DEMO_STATUS, SmsWalkthrough
+from publisher.demo_walkthrough import (
+    DEMO_STATUS,
+    DemoPeople,
+    SmsWalkthrough,
+    Walkthrough,
+    WalkthroughStep,
+)
 from publisher.services.errors import Unauthenticated
 from publisher.services.targets import reaches_only_test_targets
 from publisher.services.users import actor_for_token, create_token, create_user
@@ -40,6 +55,9 @@ __all__ = ["DEMO_TARGETS", "DEMO_USERS", "add_demo_command", "prepare_demo"]
 DEMO_CHANNEL = "memory"
 DEMO_CONFIG_FILE = "demo.toml"
 CREDENTIALS_FILE = "credentials.json"
+PREVIEWS_DIR = "boards"
+# A tenth of real time: an announcement of a minute and a half acks after nine seconds.
+DEMO_PLAYBACK_SPEED = 0.1
 TOKEN_LABEL = "demo"  # noqa: S105 - a label naming the token, not a secret
 
 
@@ -58,8 +76,8 @@ DEMO_USERS = (DemoUser("demo-author", "author", "AUTHOR_TOKEN"),
 DEMO_TARGETS = (("110105", 2, 1), ("110108", 2, 1))
 
 _NOT_BUILT_YET = (
-    "channels besides the memory channel and SMS over SMPP: Twilio-compatible SMS, LED "
-    "boards, speakers, WeChat-style push, RSS/Atom feeds, district nodes, MQTT terminals",
+    "channels besides the memory channel, SMS over SMPP, LED boards and speakers:"
+    " Twilio-compatible SMS, WeChat-style push, RSS/Atom feeds, district nodes, MQTT terminals",
     "the warning-center web UI and the public pages",
     "the earthquake early-warning fast path and agency intake",
 )
@@ -152,14 +170,28 @@ def _print_sms(smsc: DemoSmsc) -> None:
         print(f"           {kind} in {district} ({language}): {', '.join(numbers)}")
 
 
+def _print_devices(fleet: DemoDevices) -> None:
+    for kind, label in ((LED, "boards"), (SPEAKER, "speakers")):
+        if kind not in fleet.kinds:
+            continue
+        districts = collections.Counter(fleet.district_name(device)
+                                        for device in fleet.devices(kind))
+        counts = ", ".join(f"{number} in {name}" for name, number in districts.items())
+        print(f"{label.capitalize() + ':':<10} {kind} simulator on"
+              f" {fleet.simulators[kind].base_url} ({counts}), acks {ACK_DELAY:g} s after"
+              f" each push; test devices, registered after the SMS walk-through")
+
+
 def _print_welcome(settings: Settings, url: str, credentials: dict[str, dict[str, str]],
-                   smsc: DemoSmsc | None) -> None:
+                   smsc: DemoSmsc | None, fleet: DemoDevices | None = None) -> None:
     print("Public alert publishing platform: demo on embedded defaults\n")
     print(f"Web API:   {url}   (health: {url}/health)")
     print(f"Data:      {settings.paths.data_dir} (SQLite database, SQLite broker, keys)")
     print("Targets:   memory channel, test and public targets in Chaoyang and Haidian")
     if smsc is not None:
         _print_sms(smsc)
+    if fleet is not None:
+        _print_devices(fleet)
     print()
     print("Users (passwords and tokens are kept in "
           f"{_credentials_path(settings)}):")
@@ -185,6 +217,54 @@ def demo_environment(environ: dict[str, str]) -> dict[str, str]:
             "PUBLISHER_CONFIG": str(load_paths(environ).config_dir / DEMO_CONFIG_FILE)}
 
 
+def _device_kinds(settings: Settings, port: int) -> list[str]:
+    """The device channels the configuration names, each acked at the demo's own port."""
+    kinds = [kind for kind in (LED, SPEAKER) if kind in settings.channels]
+    for kind in kinds:
+        callback = settings.channel_options.get(kind, {}).get("callback_url")
+        if not isinstance(callback, str) or urlsplit(callback).port != port:
+            raise UsageError(f"channel_options.{kind}.callback_url: {callback!r} is not the"
+                             f" demo's address: its devices ack there and fetch audio from"
+                             f" it; set it to http://127.0.0.1:{port}, or run the demo with"
+                             " the port it names (--port)")
+    return kinds
+
+
+def _repeat(settings: Settings) -> int:
+    try:
+        return SpeakerSettings.read(settings.channel_options.get(SPEAKER, {})).repeat
+    except PermanentChannelError as error:
+        raise UsageError(error.reason) from None
+
+
+def _demo_devices(settings: Settings, arguments: argparse.Namespace,
+                  url: str) -> DemoDevices | None:
+    kinds = _device_kinds(settings, arguments.port)
+    if not kinds:
+        return None
+    fleet = DemoDevices(settings, kinds, url, {LED: arguments.led_port,
+                                                SPEAKER: arguments.speaker_port},
+                        playback_speed=arguments.speaker_playback_speed)
+    try:
+        run_in_session(settings, fleet.withdraw)
+    except BaseException:
+        fleet.stop()
+        raise
+    return fleet
+
+
+def _steps(settings: Settings, url: str, credentials: dict[str, dict[str, str]],
+           smsc: DemoSmsc, fleet: DemoDevices | None) -> list[WalkthroughStep]:
+    people = DemoPeople(credentials[DEMO_USERS[0].username]["token"],
+                        credentials[DEMO_USERS[1].username]["token"])
+    steps: list[WalkthroughStep] = [SmsWalkthrough(smsc, url, people)]
+    if fleet is not None:
+        steps.append(DeviceWalkthrough(
+            fleet, url, people, repeat=_repeat(settings),
+            previews=settings.paths.data_dir / "demo" / PREVIEWS_DIR))
+    return steps
+
+
 def _demo(arguments: argparse.Namespace) -> int:
     environment = demo_environment(dict(os.environ))
     settings = prepared_settings(arguments, environment)
@@ -197,24 +277,36 @@ def _demo(arguments: argparse.Namespace) -> int:
     run_in_session(settings, lambda session: ensure_subscribers(
         session, is_test=reaches_only_test_targets(DEMO_STATUS.value)))
     smsc = DemoSmsc(settings, route, arguments.smsc_control_port)
+    fleet: DemoDevices | None = None
     try:
-        _print_welcome(settings, url, credentials, smsc)
-        walkthrough = SmsWalkthrough(smsc, url, credentials[DEMO_USERS[0].username]["token"],
-                                     credentials[DEMO_USERS[1].username]["token"])
+        fleet = _demo_devices(settings, arguments, url)
+        _print_welcome(settings, url, credentials, smsc, fleet)
+        walkthrough = Walkthrough(_steps(settings, url, credentials, smsc, fleet))
         return run_web(settings, arguments.host, arguments.port, with_worker=True,
                        worker_environment=environment, contexts=[walkthrough])
     finally:
+        if fleet is not None:
+            fleet.stop()
         smsc.stop()
 
 
 def add_demo_command(commands: Any) -> None:
     demo = commands.add_parser(
         "demo", help="make demo users, targets and subscribers, run the platform (serve) and"
-                     " the SMSC simulator, and send one alert by SMS")
+                     " the SMSC, LED board and speaker simulators, and send one alert by SMS"
+                     " and one to Chaoyang's boards and speakers")
     add_address_options(demo)
     demo.add_argument("--smsc-control-port", type=int, default=DEFAULT_CONTROL_PORT,
                       metavar="PORT", help="the simulator's control port, for texts from"
                                            f" phones (default {DEFAULT_CONTROL_PORT})")
+    for kind in (LED, SPEAKER):
+        demo.add_argument(f"--{kind}-port", type=int, default=DEFAULT_PORTS[kind],
+                          metavar="PORT", help=f"the {kind} simulator's port (default"
+                                               f" {DEFAULT_PORTS[kind]}; 0 picks a free one)")
+    demo.add_argument("--speaker-playback-speed", type=float, default=DEMO_PLAYBACK_SPEED,
+                      metavar="X", help="the simulated speakers play each announcement in its"
+                                        f" duration times X (default {DEMO_PLAYBACK_SPEED:g};"
+                                        " 1 is real time)")
     demo.add_argument("--prepare-only", action="store_true",
                       help="make the users and memory targets and print them, but do not"
                            " serve")

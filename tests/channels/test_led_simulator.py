@@ -19,7 +19,7 @@ import pytest
 
 from publisher.sim.device_fleet import place_devices, read_tokens, write_device_list
 from publisher.sim.device_sim import DeviceFault, DeviceSimConfig, DeviceSimulatorThread
-from publisher.sim.led import LedBoardSimulator
+from publisher.sim.led import LED_CAPABILITIES, LedBoardSimulator
 from tests.channels.device_support import PlatformStub, districts, platform
 from tests.integration.sms_support import eventually
 
@@ -331,7 +331,7 @@ def test_publisher_sim_led_runs_a_fleet(tmp_path: Path) -> None:
         listed = json.loads(devices_out.read_text(encoding="utf-8"))
         assert [device["district_code"] for device in listed] == \
             ["110105", "110108", "110105", "110108"]
-        assert all(device["capabilities"] == {"rows": 3} for device in listed)
+        assert all(device["capabilities"] == {**LED_CAPABILITIES, "rows": 3} for device in listed)
         status, answer = post(f"{listed[1]['endpoint']}/messages", {
             "delivery": "1", "action": "show", "identifier": "x", "references": [],
             "expires": None, "ack_url": "http://127.0.0.1:9/acks", "colour": "yellow",

@@ -8,15 +8,11 @@ the simulator's part log for what went over the wire.
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 import subprocess
-import threading
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,110 +26,32 @@ from publisher.demo_sms import DEMO_SUBSCRIBERS
 from publisher.demo_walkthrough import demo_alert_content
 from publisher.sim.smsc_state import PartLog, ReassembledMessage
 from publisher.store.models import DeliveryStatus
-from tests.e2e.serve_support import BIN, command_environment, free_port
+from tests.e2e.demo_support import STOP_SECONDS, Demo, api, eventually, running_demo
+from tests.e2e.serve_support import BIN, command_environment
 
-DEMO_SECONDS = 240.0
-WAIT_SECONDS = 90.0
-STOP_SECONDS = 60.0
 LANGUAGES = {number: language for _, language, numbers in DEMO_SUBSCRIBERS
              for number in numbers}
 STOPPING = "+8613800000101"
 
 
-@dataclass
-class Demo:
-    process: subprocess.Popen[str]
-    data_dir: Path
-    log: Path
-    lines: list[str] = field(default_factory=list)
-
-    def read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def line(self, prefix: str) -> str:
-        deadline = time.monotonic() + DEMO_SECONDS
-        while time.monotonic() < deadline:
-            found = [line for line in self.lines if line.strip().startswith(prefix)]
-            if found:
-                return found[-1].strip()
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.2)
-        raise AssertionError(f"no line {prefix!r} from the demo; it printed:\n"
-                             + "\n".join(self.lines) + "\n" + self.log.read_text()[-4000:])
-
-    def exported(self) -> dict[str, str]:
-        return dict(line.strip().removeprefix("export ").split("=", 1)
-                    for line in self.lines if line.strip().startswith("export "))
-
-    def messages(self, since: datetime) -> list[ReassembledMessage]:
-        log = PartLog(self.data_dir / "smsc" / "smsc.sqlite3")
-        try:
-            return [message for message in log.reassembled_messages()
-                    if message.parts[0].accepted_at >= since]
-        finally:
-            log.close()
-
-
-def _config(directory: Path, smsc_port: int) -> Path:
-    path = directory / "demo.toml"
-    path.write_text('channels = ["memory", "sms"]\n'
-                    "[channel_options.sms]\n"
-                    f'host = "127.0.0.1"\nport = {smsc_port}\n'
-                    'system_id = "publisher"\npassword = "secret"\nsource_addr = "12379"\n'
-                    "message_id_base = 16\n", encoding="utf-8")
-    return path
-
-
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[Demo]:
-    environment = {**command_environment(),
-                   "PUBLISHER_CONFIG": str(_config(tmp_path, free_port()))}
-    log = tmp_path / "demo.log"
-    with log.open("ab") as errors:
-        process = subprocess.Popen(
-            [str(BIN / "publisher"), "demo", "--host", "127.0.0.1", "--port", str(free_port()),
-             "--smsc-control-port", str(free_port()), "--data-dir", str(tmp_path / "data")],
-            stdout=subprocess.PIPE, stderr=errors, text=True, env=environment)
-    running = Demo(process, tmp_path / "data", log)
-    reader = threading.Thread(target=running.read, daemon=True)
-    reader.start()
-    try:
+    with running_demo(tmp_path) as running:
         yield running
+
+
+def _messages(demo: Demo, since: datetime) -> list[ReassembledMessage]:
+    log = PartLog(demo.data_dir / "smsc" / "smsc.sqlite3")
+    try:
+        return [message for message in log.reassembled_messages()
+                if message.parts[0].accepted_at >= since]
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        reader.join(10)
-
-
-def _api(url: str, token: str, method: str, path: str, body: Any = None) -> Any:
-    request = urllib.request.Request(
-        url + path, method=method, data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
-
-
-def _eventually(check: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"not within {WAIT_SECONDS} s: {what}"
-        time.sleep(0.3)
+        log.close()
 
 
 def _sms_deliveries(exported: dict[str, str], alert_id: int) -> list[dict[str, Any]]:
-    page = _api(exported["URL"], exported["APPROVER_TOKEN"], "GET",
-                f"/api/alerts/{alert_id}/deliveries?channel=sms&page=1")
+    page = api(exported["URL"], exported["APPROVER_TOKEN"], "GET",
+               f"/api/alerts/{alert_id}/deliveries?channel=sms&page=1")
     assert page["total"] == len(page["items"])
     return list(page["items"])
 
@@ -179,11 +97,11 @@ def _check_first_alert(demo: Demo, exported: dict[str, str], alert_id: int,
     reconciliation = demo.line("Reconciliation")
     assert re.fullmatch(r"Reconciliation: 4 subscribers, 4 messages in the simulator log"
                         r" \(\d+ parts, each whole, none twice\), 4 delivered", reconciliation)
-    deliveries = _eventually(lambda: _final(exported, alert_id), "the SMS deliveries are final")
+    deliveries = eventually(lambda: _final(exported, alert_id), "the SMS deliveries are final")
     assert sorted(item["address"] for item in deliveries) == sorted(LANGUAGES)
     assert {item["status"] for item in deliveries} == {"delivered"}
     assert all(item["provider_id"] for item in deliveries)
-    messages = demo.messages(since)
+    messages = _messages(demo, since)
     by_number = {f"+{message.destination_addr}": message for message in messages}
     assert len(messages) == len(by_number) == len(LANGUAGES), messages
     expected = _expected_texts(exported["URL"], alert_id)
@@ -209,9 +127,9 @@ def _send_mo(control: str, number: str, text: str) -> None:
 
 def _publish(exported: dict[str, str]) -> int:
     url, author, approver = exported["URL"], exported["AUTHOR_TOKEN"], exported["APPROVER_TOKEN"]
-    alert = _api(url, author, "POST", "/api/alerts", demo_alert_content(datetime.now(UTC)))
-    _api(url, author, "POST", f"/api/alerts/{alert['id']}/submit")
-    _api(url, approver, "POST", f"/api/alerts/{alert['id']}/approve", {})
+    alert = api(url, author, "POST", "/api/alerts", demo_alert_content(datetime.now(UTC)))
+    api(url, author, "POST", f"/api/alerts/{alert['id']}/submit")
+    api(url, approver, "POST", f"/api/alerts/{alert['id']}/approve", {})
     return int(alert["id"])
 
 
@@ -226,20 +144,20 @@ def test_the_demo_sends_by_sms_and_a_td_stops_the_next_alert(demo: Demo) -> None
 
     before_td = datetime.now(UTC)
     _send_mo(control, STOPPING, "TD")
-    confirmation = _eventually(
-        lambda: [message for message in demo.messages(before_td)
+    confirmation = eventually(
+        lambda: [message for message in _messages(demo, before_td)
                  if message.destination_addr == STOPPING.removeprefix("+")],
         "the confirmation of TD")
     assert len(confirmation) == 1 and "退订" in _text(confirmation[0])
 
     before_second = datetime.now(UTC)
     second = _publish(exported)
-    deliveries = _eventually(lambda: _final(exported, second), "the second alert's SMS")
+    deliveries = eventually(lambda: _final(exported, second), "the second alert's SMS")
     others = sorted(number for number in LANGUAGES if number != STOPPING)
     assert sorted(item["address"] for item in deliveries) == others
     assert {item["status"] for item in deliveries} == {"delivered"}
     received = sorted(f"+{message.destination_addr}"
-                      for message in demo.messages(before_second))
+                      for message in _messages(demo, before_second))
     assert received == others
 
     # Ctrl-C stops everything: the web app, the worker (its binds unbound), the simulator.

@@ -1,0 +1,136 @@
+"""``publisher demo`` as a process, for the demo tests: what it prints, its API, its data.
+
+The demo runs on a fresh data directory and free ports, with a configuration
+written for the test (``demo_config``): SMS through its SMSC simulator, and
+the device channels when asked, acked at the demo's own address. The test
+reads what the demo prints (``Demo.line``), asks the REST API with the
+demo's tokens, and reads what the simulators hold.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.serve_support import BIN, command_environment, free_port
+
+__all__ = ["DEMO_SECONDS", "STOP_SECONDS", "WAIT_SECONDS", "Demo", "api", "eventually",
+           "get_json", "running_demo"]
+
+DEMO_SECONDS = 240.0
+WAIT_SECONDS = 90.0
+STOP_SECONDS = 60.0
+
+
+@dataclass
+class Demo:
+    process: subprocess.Popen[str]
+    data_dir: Path
+    log: Path
+    lines: list[str] = field(default_factory=list)
+
+    def read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def line(self, prefix: str) -> str:
+        """The last line starting with ``prefix`` (stripped), once the demo has printed one."""
+        deadline = time.monotonic() + DEMO_SECONDS
+        while time.monotonic() < deadline:
+            found = [line for line in self.lines if line.strip().startswith(prefix)]
+            if found:
+                return found[-1].strip()
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise AssertionError(f"no line {prefix!r} from the demo; it printed:\n"
+                             + "\n".join(self.lines) + "\n" + self.log.read_text()[-4000:])
+
+    def following(self, prefix: str) -> str:
+        """The line after the last one starting with ``prefix``, stripped."""
+        self.line(prefix)
+        index = max(number for number, line in enumerate(self.lines)
+                    if line.strip().startswith(prefix))
+        return self.lines[index + 1].strip()
+
+    def exported(self) -> dict[str, str]:
+        return dict(line.strip().removeprefix("export ").split("=", 1)
+                    for line in self.lines if line.strip().startswith("export "))
+
+
+def demo_config(directory: Path, smsc_port: int, demo_port: int, *,
+                devices: Sequence[str] = ()) -> Path:
+    """The demo's configuration: SMS to its simulator, and ``devices`` acked at its address."""
+    path = directory / "demo.toml"
+    text = (f"channels = {json.dumps(['memory', 'sms', *devices])}\n"
+            "[channel_options.sms]\n"
+            f'host = "127.0.0.1"\nport = {smsc_port}\n'
+            'system_id = "publisher"\npassword = "secret"\nsource_addr = "12379"\n'
+            "message_id_base = 16\n")
+    for kind in devices:
+        text += f'[channel_options.{kind}]\ncallback_url = "http://127.0.0.1:{demo_port}"\n'
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@contextmanager
+def running_demo(directory: Path, *, devices: Sequence[str] = (),
+                 options: Sequence[str] = ()) -> Iterator[Demo]:
+    """``publisher demo`` on free ports until the block ends (then Ctrl-C, as a user stops it)."""
+    port = free_port()
+    config = demo_config(directory, free_port(), port, devices=devices)
+    environment = {**command_environment(), "PUBLISHER_CONFIG": str(config)}
+    log = directory / "demo.log"
+    with log.open("ab") as errors:
+        process = subprocess.Popen(
+            [str(BIN / "publisher"), "demo", "--host", "127.0.0.1", "--port", str(port),
+             "--smsc-control-port", str(free_port()), "--data-dir", str(directory / "data"),
+             *options],
+            stdout=subprocess.PIPE, stderr=errors, text=True, env=environment)
+    running = Demo(process, directory / "data", log)
+    reader = threading.Thread(target=running.read, daemon=True)
+    reader.start()
+    try:
+        yield running
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        reader.join(10)
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def api(url: str, token: str, method: str, path: str, body: Any = None) -> Any:
+    request = urllib.request.Request(
+        url + path, method=method, data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def eventually(check: Callable[[], Any], what: str) -> Any:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"not within {WAIT_SECONDS} s: {what}"
+        time.sleep(0.3)
