@@ -18,8 +18,12 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check publisher district_nodes tests bench
 	$(BIN)/mypy publisher/cap
 
+# The SMS benchmarks need the PostgreSQL and RabbitMQ of .ci/run, and rabbitmqctl;
+# the product path prints the raw SMPP ceiling it is measured against.
 bench: $(BENCH_PEERS)
 	$(BIN)/python -m bench.cap_bench
+	$(BIN)/python -m bench.sms_product_path
+	$(BIN)/python -m bench.sms_pacing
 
 $(BIN)/python:
 	python3 -m venv $(VENV)

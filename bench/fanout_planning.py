@@ -30,7 +30,7 @@ import resource
 import statistics
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session
 
 from publisher.cap import write_alert
 from publisher.cap.districts import load_districts
+from publisher.cap.model import Alert as CapAlert
 from publisher.cap.model import Area, NamedValue, Status
 from publisher.celery_app import make_celery
 from publisher.config import load_settings
@@ -122,15 +123,19 @@ def add_targets(url: str, count: int) -> tuple[int, int]:
 
 
 def publish_message(session: Session, *, areas: tuple[Area, ...], sequence: int = 1,
-                    outbox: bool = False) -> int:
+                    outbox: bool = False,
+                    reword: Callable[[CapAlert], CapAlert] | None = None) -> int:
     """Commit a published Actual message (and its outbox row if asked); its id.
 
     Unsigned: planning and sending read the message, they never verify it.
+    ``reword`` changes the sample warning's texts before it is written.
     """
     sent = datetime.now(UTC).replace(microsecond=0)
     cap_alert = rainstorm_red_warning(sent, sequence, status=Status.ACTUAL)
     cap_alert = replace(cap_alert, infos=tuple(replace(info, areas=areas)
                                                for info in cap_alert.infos))
+    if reword is not None:
+        cap_alert = reword(cap_alert)
     xml = write_alert(cap_alert)
     author = session.scalar(select(User).where(User.username == "bench"))
     if author is None:

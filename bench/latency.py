@@ -43,7 +43,7 @@ from publisher.services.outbox import relay_outbox
 from publisher.store.db import make_engine, make_session_factory
 from publisher.store.models import Target
 
-__all__ = ["main"]
+__all__ = ["main", "virtual_host"]
 
 RABBITMQ = "guest:guest@127.0.0.1:5672"
 CHAOYANG = "110105"
@@ -78,7 +78,8 @@ def __getattr__(name: str) -> PublisherCelery:
 
 
 @contextmanager
-def _virtual_host() -> Iterator[str]:
+def virtual_host() -> Iterator[str]:
+    """A fresh RabbitMQ virtual host (guest may use it); its AMQP URL. Deleted afterwards."""
     name = f"bench-{uuid.uuid4().hex[:12]}"
     subprocess.run(["rabbitmqctl", "add_vhost", name], check=True, capture_output=True)
     try:
@@ -142,7 +143,7 @@ def main() -> None:
     arguments = parser.parse_args()
 
     with (tempfile.TemporaryDirectory(prefix="bench-latency-") as folder,
-          scratch_database(arguments.admin_dsn) as database_url, _virtual_host() as broker_url):
+          scratch_database(arguments.admin_dsn) as database_url, virtual_host() as broker_url):
         directory = Path(folder)
         sink, hops = directory / "sink.db", directory / "hops.db"
         MemorySink(sink).close()

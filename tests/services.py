@@ -37,6 +37,7 @@ __all__ = [
     "migrated_postgres_url",
     "postgres_url",
     "rabbitmq_url",
+    "require_rabbitmqctl",
     "require_service",
     "session_factory",
 ]
@@ -90,15 +91,20 @@ def _rabbitmqctl(*arguments: str) -> None:
     subprocess.run(["rabbitmqctl", *arguments], check=True, capture_output=True, timeout=60)
 
 
-@pytest.fixture(scope="session")
-def rabbitmq_url() -> Iterator[str]:
-    """AMQP URL of a fresh virtual host (guest/guest), deleted at the end of the session."""
+def require_rabbitmqctl() -> None:
+    """Skip (or fail under CI) without RabbitMQ or the ``rabbitmqctl`` that makes virtual hosts."""
     require_service("RabbitMQ", RABBITMQ_HOST, RABBITMQ_PORT)
     if shutil.which("rabbitmqctl") is None:
         reason = "rabbitmqctl is not installed: no isolated virtual host can be made"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> Iterator[str]:
+    """AMQP URL of a fresh virtual host (guest/guest), deleted at the end of the session."""
+    require_rabbitmqctl()
     vhost = _unique("publisher-test")
     _rabbitmqctl("add_vhost", vhost)
     try:
