@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +14,17 @@ from publisher.sample_alert import rainstorm_red_warning
 from tests.corpus import corpus_dir
 
 pytest_plugins = ("tests.services", "tests.integration.api_support")
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    # A command run in-process configures the root logger as its process
+    # would; the next test must not inherit that (its output is compared).
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture
