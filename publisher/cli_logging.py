@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TextIO
 
 __all__ = ["StructuredFormatter", "configure_logging"]
 
@@ -35,24 +34,8 @@ class StructuredFormatter(logging.Formatter):
         return line + " " + " ".join(f"{key}={_quoted(value)}" for key, value in fields.items())
 
 
-class _StandardErrorHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to ``sys.stderr`` as it is when a line is logged, not as it was at set-up.
-
-    A command run in-process after another (tests, an embedding program) may
-    have replaced and closed the stream the first one saw.
-    """
-
-    @property
-    def stream(self) -> TextIO:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value: object) -> None:
-        pass
-
-
 def configure_logging(level: int = logging.INFO) -> None:
-    handler = _StandardErrorHandler()
+    handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(StructuredFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
