@@ -61,6 +61,7 @@ from publisher.celery_app import PublisherCelery, make_celery
 from publisher.channels.base import DeliveryStatus
 from publisher.channels.led import LedChannel
 from publisher.config import Settings, load_settings
+from publisher.process_control import stop_process
 from publisher.services.device_import import import_device_list
 from publisher.services.district_names import DistrictNames
 from publisher.store.db import make_engine, make_session_factory
@@ -101,12 +102,7 @@ def _process(command: Sequence[str], environment: dict[str, str], log: Path) -> 
     try:
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, STOP_SECONDS)
 
 
 def _wait(ready: Any, process: subprocess.Popen[bytes], log: Path, what: str) -> None:

@@ -59,6 +59,7 @@ from bench.sms_support import (
 from publisher.celery_app import PublisherCelery, make_celery
 from publisher.channels.base import DeliveryStatus
 from publisher.config import load_settings
+from publisher.process_control import stop_process
 from publisher.store.db import make_engine, make_session_factory
 from publisher.store.models import Delivery, Receipt
 
@@ -346,12 +347,7 @@ def _worker(app: PublisherCelery, environment: dict[str, str], directory: Path,
                 raise RuntimeError(f"the worker did not get ready:\n{_tail(directory)}")
         yield process.pid
     finally:
-        process.terminate()
-        try:
-            process.wait(STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, STOP_SECONDS)
 
 
 @contextmanager

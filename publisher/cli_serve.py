@@ -25,6 +25,7 @@ from publisher.cli_errors import EXIT_INVALID, EXIT_OK, UsageError
 from publisher.cli_logging import configure_logging
 from publisher.cli_settings import add_data_dir_option, prepared_settings
 from publisher.config import Settings
+from publisher.process_control import stop_process
 from publisher.web import create_app
 
 __all__ = ["AppContext", "add_address_options", "add_serve_commands", "run_web"]
@@ -45,17 +46,6 @@ WORKER_STOP_SECONDS = 20.0
 def _worker_command(settings: Settings) -> list[str]:
     return [sys.executable, "-m", "publisher.cli", "worker", "--beat",
             "--data-dir", str(settings.paths.data_dir)]
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(WORKER_STOP_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 class SupervisedWorker:
@@ -85,7 +75,7 @@ class SupervisedWorker:
         watcher = asyncio.get_running_loop().create_task(watch())
         yield
         watcher.cancel()
-        await asyncio.to_thread(_stop, process)
+        await asyncio.to_thread(stop_process, process, WORKER_STOP_SECONDS)
         log.info("worker stopped", extra={"exit_code": process.returncode})
 
 
