@@ -30,6 +30,7 @@ from publisher.channels.base import Channel, ReceiptError
 from publisher.services.devices import touch_device
 from publisher.services.errors import Forbidden, InvalidInput
 from publisher.services.receipts import rematch_receipts, store_receipt
+from publisher.services.waiting_ids import WaitingIds
 from publisher.store.models import Delivery, Device, ReceiptOutcome
 
 __all__ = [
@@ -129,34 +130,26 @@ class EarlyAcks:
 
     def __init__(self, wait_seconds: float = ACK_WAIT_SECONDS,
                  limit: int = ACK_WAIT_LIMIT) -> None:
-        self._wait = wait_seconds
-        self._limit = limit
         self._lock = threading.Lock()
-        # In the order they were kept, which is the order their time is up.
-        self._until: dict[tuple[str, str], float] = {}
+        self._waiting = WaitingIds[tuple[str, str]](wait_seconds, limit)
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._until)
+            return len(self._waiting)
 
     def keep(self, channel: str, provider_id: str, now: float) -> None:
         with self._lock:
-            self._until.pop((channel, provider_id), None)
-            self._until[(channel, provider_id)] = now + self._wait
-            while len(self._until) > self._limit:
-                dropped = next(iter(self._until))
-                del self._until[dropped]
-                log.warning("device ack matches no delivery: too many waiting",
-                            extra={"channel": dropped[0], "provider_id": dropped[1]})
+            pushed = self._waiting.keep([(channel, provider_id)], now)
+        for dropped in pushed:
+            log.warning("device ack matches no delivery: too many waiting",
+                        extra={"channel": dropped[0], "provider_id": dropped[1]})
 
-    def _waiting(self, now: float) -> dict[str, list[str]]:
+    def _by_channel(self, now: float) -> dict[str, list[str]]:
         """The kept ids by channel, after dropping those whose time is up."""
         with self._lock:
-            expired = [key for key, until in self._until.items() if until <= now]
-            for key in expired:
-                del self._until[key]
+            expired = self._waiting.expired(now)
             waiting: dict[str, list[str]] = {}
-            for channel, provider_id in self._until:
+            for channel, provider_id in self._waiting:
                 waiting.setdefault(channel, []).append(provider_id)
         if expired:
             log.info("device acks match no delivery: given up", extra={
@@ -167,12 +160,11 @@ class EarlyAcks:
                 channel_for: Callable[[str], Channel[Any]], now: float) -> int:
         """Offer every kept ack again; returns how many found their delivery (committed)."""
         matched = 0
-        for name, provider_ids in self._waiting(now).items():
+        for name, provider_ids in self._by_channel(now).items():
             with sessions() as session:
                 found = rematch_receipts(session, channel_for(name), provider_ids)
                 session.commit()
             with self._lock:
-                for provider_id in found:
-                    self._until.pop((name, provider_id), None)
+                self._waiting.discard((name, provider_id) for provider_id in found)
             matched += len(found)
         return matched

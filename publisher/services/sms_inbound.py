@@ -21,13 +21,12 @@ drains what is left once more.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -43,6 +42,7 @@ from publisher.services.errors import InvalidInput
 from publisher.services.msisdn import normalise_msisdn
 from publisher.services.receipts import rematch_receipts, store_receipt
 from publisher.services.subscriber_commands import handle_mo
+from publisher.services.waiting_ids import WaitingIds
 from publisher.store.models import ReceiptOutcome
 
 __all__ = [
@@ -131,45 +131,6 @@ def _reason(error: Exception, number: str) -> str:
     return str(error).replace(number, _masked(number))
 
 
-class _Recent:
-    """Provider ids kept for a while: each for ``seconds``, at most ``limit``, oldest out first."""
-
-    def __init__(self, seconds: float, limit: int) -> None:
-        self._seconds = seconds
-        self._limit = limit
-        # In the order they were kept, which is the order their time is up.
-        self._until: dict[str, float] = {}
-
-    def keep(self, provider_ids: Iterable[str], now: float) -> list[str]:
-        """Keep ``provider_ids`` from ``now`` on; the oldest ones the limit pushed out."""
-        for provider_id in provider_ids:
-            self._until.pop(provider_id, None)
-            self._until[provider_id] = now + self._seconds
-        pushed = list(itertools.islice(self._until, max(0, len(self._until) - self._limit)))
-        self.discard(pushed)
-        return pushed
-
-    def discard(self, provider_ids: Iterable[str]) -> None:
-        for provider_id in provider_ids:
-            self._until.pop(provider_id, None)
-
-    def expired(self, now: float) -> list[str]:
-        """Forget the ids whose time is up at ``now``, and return them."""
-        done = list(itertools.takewhile(lambda provider_id: self._until[provider_id] <= now,
-                                        self._until))
-        self.discard(done)
-        return done
-
-    def __contains__(self, provider_id: object) -> bool:
-        return provider_id in self._until
-
-    def __len__(self) -> int:
-        return len(self._until)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._until)
-
-
 @dataclass(slots=True)
 class PendingReply:
     """A confirmation to send: to an E.164 number, in the subscriber's language."""
@@ -212,8 +173,8 @@ class InboundPump:
         self._interval = interval
         self._reply_attempts = reply_attempts
         self._reply_retry = reply_retry
-        self._unmatched = _Recent(receipt_wait, RECEIPT_WAIT_LIMIT)
-        self._confirmations = _Recent(CONFIRMATION_RECEIPT_SECONDS, RECEIPT_WAIT_LIMIT)
+        self._unmatched = WaitingIds[str](receipt_wait, RECEIPT_WAIT_LIMIT)
+        self._confirmations = WaitingIds[str](CONFIRMATION_RECEIPT_SECONDS, RECEIPT_WAIT_LIMIT)
         self._rematch_interval = rematch_interval
         self._rematch_due = 0.0
         self._receipts: list[InboundMessage] = []
