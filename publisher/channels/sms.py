@@ -172,9 +172,13 @@ class SmsChannel(Channel[str]):
         route, binds = self.routes.choose(self.bind_timeout)
         failed: list[SendResult] = []
         texts: list[_Text] = []
+        # A batch has a handful of languages and up to a thousand targets.
+        rendered: dict[str, str] = {}
         for target in targets:
             try:
-                encoded = self._encode(self.render(message, target.language), route.settings)
+                if target.language not in rendered:
+                    rendered[target.language] = self.render(message, target.language)
+                encoded = self._encode(rendered[target.language], route.settings)
             except SmsEncodingError as error:
                 failed.append(SendResult(target.delivery_id, None, DeliveryStatus.FAILED,
                                          f"{error.field}: {error.reason}"))
