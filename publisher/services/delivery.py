@@ -43,7 +43,6 @@ from sqlalchemy import (
     Table,
     and_,
     func,
-    insert,
     literal,
     select,
     update,
@@ -64,6 +63,7 @@ from publisher.channels.base import (
     TargetRef,
     TransientChannelError,
 )
+from publisher.services.delivery_records import record_moves, record_parts
 from publisher.services.delivery_report import delivery_summary, list_deliveries
 from publisher.services.errors import NotFound
 from publisher.services.outbox import relay_outbox
@@ -74,7 +74,7 @@ from publisher.services.targets import (
     reaches_only_test_targets,
     select_located_target_ids,
 )
-from publisher.store.models import Delivery, DeliveryPart, Device, Message, Target, utcnow
+from publisher.store.models import Delivery, Device, Message, Target, utcnow
 
 __all__ = [
     "BatchOutcome",
@@ -313,26 +313,9 @@ def _claim(session: Session, delivery_ids: Sequence[int],
 
 
 def _record(session: Session, delivery_id: int, status: DeliveryStatus, *,
-            provider_id: str | None = None, error: str | None = None) -> bool:
+            error: str | None = None) -> bool:
     """Move a SENDING delivery to ``status``; False when somebody else moved it meanwhile."""
-    now = utcnow()
-    values: dict[str, Any] = {"status": status, "last_error": error}
-    if provider_id is not None:
-        values["provider_id"] = provider_id
-    if status is DeliveryStatus.SENT or status is DeliveryStatus.DELIVERED:
-        values["sent_at"] = now
-    if status is DeliveryStatus.DELIVERED:
-        values["delivered_at"] = now
-    if status is DeliveryStatus.FAILED:
-        values["failed_at"] = now
-    if status.is_final:
-        values["final_at"] = now
-    result = session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.status == DeliveryStatus.SENDING)
-        .values(**values)
-    )
-    return bool(getattr(result, "rowcount", 0))
+    return bool(record_moves(session, status, {delivery_id: None}, error=error))
 
 
 def _claim_batch(session: Session, channel: Channel[Any], delivery_ids: Sequence[int],
@@ -396,7 +379,7 @@ def _hand_over(channel: Channel[Any], message: OutgoingMessage,
 def _record_results(session: Session, targets: list[TargetRef], results: list[SendResult],
                     outcome: BatchOutcome) -> None:
     by_delivery = {result.delivery_id: result for result in results}
-    recorded: list[SendResult] = []
+    moves: dict[tuple[DeliveryStatus, str | None], dict[int, SendResult]] = {}
     for target in targets:
         result = by_delivery.get(target.delivery_id)
         if result is None:
@@ -408,29 +391,15 @@ def _record_results(session: Session, targets: list[TargetRef], results: list[Se
             continue
         if result.status is DeliveryStatus.SENDING:
             result = replace(result, status=DeliveryStatus.SENT)
-        if _record(session, target.delivery_id, result.status, provider_id=result.provider_id,
-                   error=result.error):
-            outcome.add(result.status)
-            recorded.append(result)
-    _record_parts(session, recorded)
-
-
-def _record_parts(session: Session, results: list[SendResult]) -> None:
-    """The parts of recorded results, each with its provider id, and the duplicates counted."""
-    with_parts = [result for result in results if result.parts]
-    if with_parts:
-        # A batch is of one channel.
-        channel = session.scalar(select(Delivery.channel)
-                                 .where(Delivery.id == with_parts[0].delivery_id))
-        session.execute(insert(DeliveryPart), [
-            {"delivery_id": result.delivery_id, "part_number": number, "channel": channel,
-             "provider_id": provider_id, "status": DeliveryStatus.SENT}
-            for result in with_parts
-            for number, provider_id in enumerate(result.parts, start=1)])
-    for result in results:
-        if result.duplicates:
-            session.execute(update(Delivery).where(Delivery.id == result.delivery_id)
-                            .values(duplicates=Delivery.duplicates + result.duplicates))
+        moves.setdefault((result.status, result.error), {})[target.delivery_id] = result
+    recorded: list[SendResult] = []
+    for (status, error), moving in moves.items():
+        moved = record_moves(session, status, {delivery_id: result.provider_id
+                                               for delivery_id, result in moving.items()},
+                             error=error)
+        outcome.add(status, len(moved))
+        recorded += (moving[delivery_id] for delivery_id in sorted(moved))
+    record_parts(session, recorded)
 
 
 def _return_to_queue(session: Session, delivery_ids: Sequence[int], reason: str) -> None:
@@ -442,8 +411,8 @@ def _return_to_queue(session: Session, delivery_ids: Sequence[int], reason: str)
 
 
 def _fail_all(session: Session, delivery_ids: Sequence[int], reason: str) -> int:
-    return sum(_record(session, delivery_id, DeliveryStatus.FAILED, error=reason)
-               for delivery_id in delivery_ids)
+    return len(record_moves(session, DeliveryStatus.FAILED, dict.fromkeys(delivery_ids),
+                            error=reason))
 
 
 def send_batch(session_factory: sessionmaker[Session], channel: Channel[Any],

@@ -16,6 +16,10 @@ that hand a message over whole. A receipt that came before the provider ids
 it names were committed is unknown until ``rematch_receipts`` finds them;
 whoever records receipts keeps the provider ids of the unknown ones for a
 while to offer them again (``store_receipt`` gives the stored row).
+
+Receipts recorded together (``store_receipts``) are correlated together, in
+a few statements however many they are (``receipt_correlation``), and in
+the order given.
 """
 
 from __future__ import annotations
@@ -25,13 +29,14 @@ import logging
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from publisher.channels.base import Channel, DeliveryStatus, ParsedReceipt, ReceiptError
-from publisher.store.models import Delivery, DeliveryPart, Receipt, ReceiptOutcome, utcnow
+from publisher.channels.base import Channel, ParsedReceipt, ReceiptError
+from publisher.services.receipt_correlation import Correlation
+from publisher.store.models import Receipt, ReceiptOutcome, utcnow
 
-__all__ = ["record_receipt", "rematch_receipts", "store_receipt"]
+__all__ = ["record_receipt", "rematch_receipts", "store_receipt", "store_receipts"]
 
 log = logging.getLogger(__name__)
 
@@ -43,119 +48,45 @@ def _raw_text(raw: Mapping[str, Any]) -> str:
     return json.dumps(dict(raw), ensure_ascii=False, sort_keys=True, default=str)
 
 
-def _delivery_values(status: DeliveryStatus, detail: str) -> dict[str, Any]:
+def _parsed(channel: Channel[Any], receipt: Receipt, raw: Mapping[str, Any]
+            ) -> ParsedReceipt | None:
+    try:
+        parsed = channel.parse_receipt(raw)
+    except ReceiptError as error:
+        receipt.outcome = ReceiptOutcome.INVALID
+        log.warning("receipt not understood", extra={"channel": channel.name,
+                                                     "field": error.field, "reason": error.reason})
+        return None
+    receipt.provider_id = parsed.provider_id
+    receipt.status = parsed.status.value
+    return parsed
+
+
+def store_receipts(session: Session, channel: Channel[Any],
+                   raws: Sequence[Mapping[str, Any]]) -> list[Receipt]:
+    """Store receipts of ``channel``, move their parts and deliveries along; the stored rows.
+
+    They apply in the order given. The caller commits.
+    """
     now = utcnow()
-    values: dict[str, Any] = {"status": status}
-    if status is DeliveryStatus.DELIVERED:
-        values["delivered_at"] = now
-    if status is DeliveryStatus.FAILED:
-        values["failed_at"] = now
-    if status.is_final:
-        values["final_at"] = now
-    if status in (DeliveryStatus.FAILED, DeliveryStatus.EXPIRED) and detail:
-        values["last_error"] = detail
-    return values
+    receipts = [Receipt(channel=channel.name, raw=_raw_text(raw), received_at=now)
+                for raw in raws]
+    parsed = [_parsed(channel, receipt, raw) for receipt, raw in zip(receipts, raws, strict=True)]
+    _correlate(session, channel, list(zip(receipts, parsed, strict=True)))
+    session.add_all(receipts)
+    return receipts
 
 
-def _part_values(status: DeliveryStatus, detail: str) -> dict[str, Any]:
-    values: dict[str, Any] = {"status": status, "detail": detail or None}
-    if status.is_final:
-        values["final_at"] = utcnow()
-    return values
-
-
-def _unless_forward(current: DeliveryStatus, status: DeliveryStatus) -> ReceiptOutcome | None:
-    """What a receipt of ``status`` is for a row at ``current``; None when it moves it forward."""
-    if current is status:
-        return ReceiptOutcome.DUPLICATE
-    if current.is_final or status.rank <= current.rank:
-        return ReceiptOutcome.LATE
-    return None
-
-
-def _move(session: Session, row: Delivery | DeliveryPart, status: DeliveryStatus,
-          values: dict[str, Any]) -> ReceiptOutcome:
-    current = row.status
-    outcome = _unless_forward(current, status)
-    if outcome is not None:
-        return outcome
-    # Conditional on the state read, so that two receipts racing for one
-    # row cannot both apply and the loser is counted as late.
-    table = type(row)
-    moved = session.execute(
-        update(table)
-        .where(table.id == row.id, table.status == current)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if not getattr(moved, "rowcount", 0):
-        return ReceiptOutcome.LATE
-    session.refresh(row)
-    return ReceiptOutcome.APPLIED
-
-
-def _aggregate(parts: Sequence[DeliveryPart]) -> tuple[DeliveryStatus, str]:
-    """The delivery's status from its parts' (in part order), with the reason of a failure."""
-    for status in (DeliveryStatus.FAILED, DeliveryStatus.EXPIRED):
-        first = next((part for part in parts if part.status is status), None)
-        if first is not None:
-            detail = first.detail or ""
-            if len(parts) > 1:
-                which = f"part {first.part_number} of {len(parts)}"
-                detail = f"{which}: {detail}" if detail else which
-            return status, detail
-    if all(part.status is DeliveryStatus.DELIVERED for part in parts):
-        return DeliveryStatus.DELIVERED, ""
-    return DeliveryStatus.SENT, ""
-
-
-def _apply_to_part(session: Session, part: DeliveryPart, parsed: ParsedReceipt
-                   ) -> ReceiptOutcome:
-    # Receipts of the parts of one delivery take turns: each one reads every
-    # part after the others have committed, so the last part's receipt sees
-    # them all and no aggregate is lost between two concurrent receipts.
-    delivery = session.scalars(
-        select(Delivery).where(Delivery.id == part.delivery_id).with_for_update()
-        .execution_options(populate_existing=True)).one()
-    session.refresh(part)
-    outcome = _move(session, part, parsed.status, _part_values(parsed.status, parsed.detail))
-    if outcome is not ReceiptOutcome.APPLIED:
-        return outcome
-    parts = list(session.scalars(
-        select(DeliveryPart).where(DeliveryPart.delivery_id == delivery.id)
-        .order_by(DeliveryPart.part_number)))
-    status, detail = _aggregate(parts)
-    if status is not DeliveryStatus.SENT:
-        _move(session, delivery, status, _delivery_values(status, detail))
-    return outcome
-
-
-def _part(session: Session, channel: str, provider_id: str) -> DeliveryPart | None:
-    return session.scalars(
-        select(DeliveryPart).where(DeliveryPart.channel == channel,
-                                   DeliveryPart.provider_id == provider_id)
-        .order_by(DeliveryPart.id).limit(1)
-    ).first()
-
-
-def _delivery(session: Session, channel: str, provider_id: str) -> Delivery | None:
-    return session.scalars(
-        select(Delivery).where(Delivery.channel == channel, Delivery.provider_id == provider_id)
-        .order_by(Delivery.id).limit(1)
-    ).first()
-
-
-def _correlate(session: Session, channel: str, parsed: ParsedReceipt
-               ) -> tuple[int | None, ReceiptOutcome]:
-    """The delivery a receipt is about, and what the receipt did to it."""
-    part = _part(session, channel, parsed.provider_id)
-    if part is not None:
-        return part.delivery_id, _apply_to_part(session, part, parsed)
-    delivery = _delivery(session, channel, parsed.provider_id)
-    if delivery is not None:
-        return delivery.id, _move(session, delivery, parsed.status,
-                                  _delivery_values(parsed.status, parsed.detail))
-    return None, ReceiptOutcome.UNKNOWN
+def _correlate(session: Session, channel: Channel[Any],
+               pairs: Sequence[tuple[Receipt, ParsedReceipt | None]]) -> None:
+    readable = [(receipt, parsed) for receipt, parsed in pairs if parsed is not None]
+    if not readable:
+        return
+    correlation = Correlation(session, channel.name,
+                              [parsed.provider_id for _, parsed in readable])
+    for receipt, parsed in readable:
+        receipt.delivery_id, receipt.outcome = correlation.apply(parsed)
+    correlation.write()
 
 
 def store_receipt(session: Session, channel: Channel[Any], raw: Mapping[str, Any]) -> Receipt:
@@ -163,20 +94,7 @@ def store_receipt(session: Session, channel: Channel[Any], raw: Mapping[str, Any
 
     The caller commits.
     """
-    receipt = Receipt(channel=channel.name, raw=_raw_text(raw), received_at=utcnow())
-    try:
-        parsed = channel.parse_receipt(raw)
-    except ReceiptError as error:
-        receipt.outcome = ReceiptOutcome.INVALID
-        session.add(receipt)
-        log.warning("receipt not understood", extra={"channel": channel.name,
-                                                     "field": error.field, "reason": error.reason})
-        return receipt
-    receipt.provider_id = parsed.provider_id
-    receipt.status = parsed.status.value
-    receipt.delivery_id, receipt.outcome = _correlate(session, channel.name, parsed)
-    session.add(receipt)
-    return receipt
+    return store_receipts(session, channel, [raw])[0]
 
 
 def record_receipt(session: Session, channel: Channel[Any],
@@ -196,19 +114,16 @@ def rematch_receipts(session: Session, channel: Channel[Any],
     the provider ids whose receipts found their delivery; the caller commits.
     """
     offered = list(provider_ids)
-    matched: set[str] = set()
+    unknown: list[Receipt] = []
     for start in range(0, len(offered), _REMATCH_CHUNK):
-        unknown = session.scalars(
+        unknown += session.scalars(
             select(Receipt).where(
                 Receipt.channel == channel.name,
                 Receipt.provider_id.in_(offered[start:start + _REMATCH_CHUNK]),
-                Receipt.outcome == ReceiptOutcome.UNKNOWN)
-            .order_by(Receipt.id)).all()
-        for receipt in unknown:
-            # It was read once already, so it reads again.
-            parsed = channel.parse_receipt(json.loads(receipt.raw))
-            delivery_id, outcome = _correlate(session, channel.name, parsed)
-            if delivery_id is not None:
-                receipt.delivery_id, receipt.outcome = delivery_id, outcome
-                matched.add(parsed.provider_id)
-    return matched
+                Receipt.outcome == ReceiptOutcome.UNKNOWN))
+    unknown.sort(key=lambda receipt: receipt.id)
+    # They were read once already, so they read again.
+    _correlate(session, channel, [(receipt, channel.parse_receipt(json.loads(receipt.raw)))
+                                  for receipt in unknown])
+    return {receipt.provider_id for receipt in unknown
+            if receipt.delivery_id is not None and receipt.provider_id is not None}

@@ -4,8 +4,8 @@ The binds' threads only enqueue each ``deliver_sm`` (``SmsChannel.receipts``
 and ``SmsChannel.mobile_originated``); an ``InboundPump`` thread takes them
 from there while the worker runs:
 
-- receipts are recorded through ``store_receipt``, every receipt taken in
-  one drain in one transaction; one that matches no delivery yet is offered
+- receipts are recorded through ``store_receipts``, every receipt taken in
+  one drain together, in one transaction; one that matches no delivery yet is offered
   again to ``rematch_receipts`` for a while (see ``InboundPump``);
 - a mobile-originated message is read (GSM, IA5, Latin-1 or UCS-2, by its
   ``data_coding``), applied by ``handle_mo`` and committed, then its
@@ -40,7 +40,7 @@ from publisher.channels.sms_encoding import SmsEncodingError, decode_short_messa
 from publisher.services.district_names import DistrictNames
 from publisher.services.errors import InvalidInput
 from publisher.services.msisdn import normalise_msisdn
-from publisher.services.receipts import rematch_receipts, store_receipt
+from publisher.services.receipts import rematch_receipts, store_receipts
 from publisher.services.subscriber_commands import handle_mo
 from publisher.services.waiting_ids import WaitingIds
 from publisher.store.models import ReceiptOutcome
@@ -92,8 +92,8 @@ def record_receipts(session_factory: sessionmaker[Session], channel: SmsChannel,
     if not messages:
         return []
     with session_factory() as session:
-        stored = [store_receipt(session, channel, receipt_fields(message))
-                  for message in messages]
+        stored = store_receipts(session, channel,
+                                [receipt_fields(message) for message in messages])
         # Read before the commit, which expires the rows.
         unmatched = [receipt.provider_id for receipt in stored
                      if receipt.outcome is ReceiptOutcome.UNKNOWN and receipt.provider_id]

@@ -1,0 +1,215 @@
+"""Receipts to their parts and deliveries, a whole drain of them at a time.
+
+A worker records receipts in drains of hundreds: reading and writing each
+one's part and delivery on its own costs about ten statements a receipt,
+which the database cannot keep up with at an SMSC's rate. A ``Correlation``
+reads every row a set of receipts names in a few statements, moves them in
+memory in the receipts' order by the rules of ``publisher.services.receipts``,
+and writes what moved, a statement per table and status.
+
+The deliveries are locked (``FOR UPDATE``, in id order, so two drains never
+wait on each other in a circle) before their parts are read: receipts of
+the parts of one delivery recorded by two workers at once take turns, and
+the second sees what the first wrote, so no aggregate is lost between them.
+A part never moves to another delivery, so parts are found by provider id
+before the lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Table, bindparam, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from publisher.channels.base import DeliveryStatus, ParsedReceipt
+from publisher.store.models import Delivery, DeliveryPart, ReceiptOutcome, utcnow
+
+__all__ = ["Correlation"]
+
+# Ids per IN list: well within every database's limit on bound parameters.
+_CHUNK = 500
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start:start + _CHUNK]
+
+
+@dataclass(slots=True)
+class _Row:
+    """A delivery or a part as read under the lock, and what moving it changed."""
+
+    id: int
+    status: DeliveryStatus
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Part(_Row):
+    delivery_id: int = 0
+    part_number: int = 0
+    detail: str | None = None
+
+
+def _unless_forward(current: DeliveryStatus, status: DeliveryStatus) -> ReceiptOutcome | None:
+    """What a receipt of ``status`` is for a row at ``current``; None when it moves it forward."""
+    if current is status:
+        return ReceiptOutcome.DUPLICATE
+    if current.is_final or status.rank <= current.rank:
+        return ReceiptOutcome.LATE
+    return None
+
+
+def _delivery_changes(status: DeliveryStatus, detail: str) -> dict[str, Any]:
+    now = utcnow()
+    changes: dict[str, Any] = {"status": status}
+    if status is DeliveryStatus.DELIVERED:
+        changes["delivered_at"] = now
+    if status is DeliveryStatus.FAILED:
+        changes["failed_at"] = now
+    if status.is_final:
+        changes["final_at"] = now
+    if status in (DeliveryStatus.FAILED, DeliveryStatus.EXPIRED) and detail:
+        changes["last_error"] = detail
+    return changes
+
+
+def _part_changes(status: DeliveryStatus, detail: str) -> dict[str, Any]:
+    changes: dict[str, Any] = {"status": status, "detail": detail or None}
+    if status.is_final:
+        changes["final_at"] = utcnow()
+    return changes
+
+
+def _move(row: _Row, status: DeliveryStatus, changes: dict[str, Any]) -> ReceiptOutcome:
+    outcome = _unless_forward(row.status, status)
+    if outcome is not None:
+        return outcome
+    row.status = status
+    row.changes.update(changes)
+    return ReceiptOutcome.APPLIED
+
+
+def _aggregate(parts: Sequence[_Part]) -> tuple[DeliveryStatus, str]:
+    """The delivery's status from its parts' (in part order), with the reason of a failure."""
+    for status in (DeliveryStatus.FAILED, DeliveryStatus.EXPIRED):
+        first = next((part for part in parts if part.status is status), None)
+        if first is not None:
+            detail = first.detail or ""
+            if len(parts) > 1:
+                which = f"part {first.part_number} of {len(parts)}"
+                detail = f"{which}: {detail}" if detail else which
+            return status, detail
+    if all(part.status is DeliveryStatus.DELIVERED for part in parts):
+        return DeliveryStatus.DELIVERED, ""
+    return DeliveryStatus.SENT, ""
+
+
+def _first_by_provider(session: Session, id_column: InstrumentedAttribute[int],
+                       provider_column: InstrumentedAttribute[str | None],
+                       where: ColumnElement[bool], provider_ids: Sequence[str]
+                       ) -> dict[str, int]:
+    """Provider id to the lowest row id that carries it, among rows matching ``where``."""
+    found: dict[str, int] = {}
+    for chunk in _chunks(provider_ids):
+        rows = session.execute(select(provider_column, id_column)
+                               .where(where, provider_column.in_(chunk))
+                               .order_by(id_column))
+        for provider_id, row_id in rows:
+            if provider_id is not None:
+                found.setdefault(provider_id, row_id)
+    return found
+
+
+class Correlation:
+    """The parts and deliveries that a set of provider ids names, read and locked at once."""
+
+    def __init__(self, session: Session, channel: str, provider_ids: Collection[str]) -> None:
+        self._session = session
+        wanted = sorted(set(provider_ids))
+        part_ids = _first_by_provider(session, DeliveryPart.id, DeliveryPart.provider_id,
+                                      DeliveryPart.channel == channel, wanted)
+        whole = [provider_id for provider_id in wanted if provider_id not in part_ids]
+        self._whole = _first_by_provider(session, Delivery.id, Delivery.provider_id,
+                                         Delivery.channel == channel, whole)
+        parts_of = self._delivery_of(part_ids)
+        self._deliveries = self._lock(sorted(set(parts_of.values()) | set(self._whole.values())))
+        self._parts: dict[int, list[_Part]] = {}
+        self._part_by_provider: dict[str, _Part] = {}
+        self._read_parts(sorted(set(parts_of.values())), part_ids)
+
+    def _delivery_of(self, part_ids: dict[str, int]) -> dict[int, int]:
+        """Part id to its delivery's id."""
+        found: dict[int, int] = {}
+        for chunk in _chunks(sorted(part_ids.values())):
+            found.update((part_id, delivery_id) for part_id, delivery_id in self._session.execute(
+                select(DeliveryPart.id, DeliveryPart.delivery_id)
+                .where(DeliveryPart.id.in_(chunk))))
+        return found
+
+    def _lock(self, delivery_ids: Sequence[int]) -> dict[int, _Row]:
+        locked: dict[int, _Row] = {}
+        for chunk in _chunks(delivery_ids):
+            rows = self._session.execute(
+                select(Delivery.id, Delivery.status).where(Delivery.id.in_(chunk))
+                .order_by(Delivery.id).with_for_update())
+            locked.update((row_id, _Row(row_id, status)) for row_id, status in rows)
+        return locked
+
+    def _read_parts(self, delivery_ids: Sequence[int], part_ids: dict[str, int]) -> None:
+        by_id: dict[int, _Part] = {}
+        for chunk in _chunks(delivery_ids):
+            rows = self._session.execute(
+                select(DeliveryPart.id, DeliveryPart.status, DeliveryPart.delivery_id,
+                       DeliveryPart.part_number, DeliveryPart.detail)
+                .where(DeliveryPart.delivery_id.in_(chunk))
+                .order_by(DeliveryPart.delivery_id, DeliveryPart.part_number))
+            for part_id, status, delivery_id, number, detail in rows:
+                part = _Part(part_id, status, delivery_id=delivery_id, part_number=number,
+                             detail=detail)
+                by_id[part_id] = part
+                self._parts.setdefault(delivery_id, []).append(part)
+        self._part_by_provider = {provider_id: by_id[part_id]
+                                  for provider_id, part_id in part_ids.items()}
+
+    def apply(self, parsed: ParsedReceipt) -> tuple[int | None, ReceiptOutcome]:
+        """The delivery a receipt is about, and what the receipt did to it (in memory)."""
+        part = self._part_by_provider.get(parsed.provider_id)
+        if part is not None:
+            outcome = _move(part, parsed.status, _part_changes(parsed.status, parsed.detail))
+            if outcome is ReceiptOutcome.APPLIED:
+                part.detail = parsed.detail or None
+                status, detail = _aggregate(self._parts[part.delivery_id])
+                if status is not DeliveryStatus.SENT:
+                    _move(self._deliveries[part.delivery_id], status,
+                          _delivery_changes(status, detail))
+            return part.delivery_id, outcome
+        delivery_id = self._whole.get(parsed.provider_id)
+        if delivery_id is None:
+            return None, ReceiptOutcome.UNKNOWN
+        return delivery_id, _move(self._deliveries[delivery_id], parsed.status,
+                                  _delivery_changes(parsed.status, parsed.detail))
+
+    def write(self) -> None:
+        """Write every row that moved: one statement per table and set of changed columns."""
+        parts = (part for delivery_parts in self._parts.values() for part in delivery_parts)
+        self._write(DeliveryPart, parts)
+        self._write(Delivery, self._deliveries.values())
+
+    def _write(self, table: type[Delivery] | type[DeliveryPart], rows: Iterable[_Row]) -> None:
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in rows:
+            if row.changes:
+                groups.setdefault(tuple(sorted(row.changes)), []).append(
+                    {"row_id": row.id, **row.changes})
+                row.changes = {}
+        # Core, one executemany per set of columns: the ORM's bulk update
+        # would compile the statement again for every group of rows.
+        core = cast(Table, table.__table__)
+        for changed, values in groups.items():
+            self._session.execute(
+                update(core).where(core.c.id == bindparam("row_id"))
+                .values({name: bindparam(name) for name in changed}), values)
