@@ -436,15 +436,15 @@ class Bind:
                 return
             self._check_timers(now)
             send_wait = self._send_ready(now)
+            self._flush()
             timeout = min(send_wait, self._next_timer(now) - now)
             for key, mask in selector.select(max(0.0, timeout)):
                 if key.fileobj is self._wake_reader:
                     self._drain_wake()
                     continue
-                if mask & selectors.EVENT_WRITE:
-                    self._flush()
                 if mask & selectors.EVENT_READ:
                     self._receive()
+                self._flush()
 
     def _take_inbound(self) -> None:
         while True:
@@ -533,8 +533,10 @@ class Bind:
         self._write(request.generate())
 
     def _write(self, octets: bytes) -> None:
+        # Sent by the loop once per round: the parts the pacer released and
+        # the answers to a chunk of receipts go out in as few segments as
+        # the socket takes, not one system call each.
         self._unsent += octets
-        self._flush()
 
     def _flush(self) -> None:
         sock = self._socket
