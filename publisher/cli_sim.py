@@ -1,6 +1,7 @@
 """``publisher sim smsc`` and ``publisher sim mo``: the SMSC simulator, and texts from phones.
 
-``sim led`` (and the other device simulators) are described in ``cli_sim_devices``.
+``sim led`` (and the other device simulators) are described in ``cli_sim_devices``,
+``sim wechat`` in ``cli_sim_wechat``.
 
 ``sim smsc`` runs the simulator as a process, for process-level tests. Its
 state (message-id counter, part log) lives in ``DATA_DIR/smsc/``. Once
@@ -29,6 +30,7 @@ from publisher.cli_errors import EXIT_INVALID, EXIT_OK, UsageError
 from publisher.cli_logging import configure_logging
 from publisher.cli_settings import add_data_dir_option
 from publisher.cli_sim_devices import add_device_simulator
+from publisher.cli_sim_wechat import add_wechat_simulator
 from publisher.config import ConfigError, load_settings
 from publisher.sim.led import LedBoardSimulator
 from publisher.sim.smsc import FaultMode, SmscConfig, SmscSimulator
@@ -69,6 +71,7 @@ def add_sim_command(commands: Any) -> None:
                          description="LED boards speaking docs/protocols/led.md")
     add_device_simulator(simulators, "speaker", SpeakerSimulator, default_port=8702,
                          description="IP speakers speaking docs/protocols/speaker.md")
+    add_wechat_simulator(simulators)
 
     mo = simulators.add_parser(
         "mo", help="send a text as if from a phone, through a simulator's control port")

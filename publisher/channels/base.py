@@ -149,7 +149,9 @@ class SendResult:
     and receipts (a concatenated SMS), names them in ``parts``, in order;
     ``provider_id`` is then the first of them. ``duplicates`` counts parts
     handed over again after the provider's answer was lost: the receiver may
-    get each of those twice.
+    get each of those twice. ``retire_target``: the provider says the
+    address will never take a message again (a WeChat user who unfollowed,
+    errcode 43004); the delivery service retires the target.
     """
 
     delivery_id: int
@@ -158,6 +160,7 @@ class SendResult:
     error: str | None = None
     parts: tuple[str, ...] = ()
     duplicates: int = 0
+    retire_target: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,18 +23,16 @@ that lacks that colour shows it in its first one.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-import jinja2
-
 from publisher.cap.model import Alert, Info, MsgType, Status
 from publisher.cap.municipal import SEVERITY_OF_WARNING_COLOR, WARNING_COLOR_NAME
 from publisher.channels.led_layout import LayoutError, paginate, wrap
-from publisher.channels.sms_text import TEMPLATES_DIR, choose_info
+from publisher.channels.plain_templates import template_for
+from publisher.channels.sms_text import choose_info
 
 __all__ = [
     "COLOURS",
@@ -162,26 +160,6 @@ def _primary(language: str) -> str:
     return language.split("-", 1)[0].casefold()
 
 
-@functools.cache
-def _environment() -> jinja2.Environment:
-    # Board text is plain text: escaping HTML would put "&amp;" on the street.
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=False,  # noqa: S701
-        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-
-
-@functools.cache
-def _template(info_language: str) -> jinja2.Template:
-    available = _environment().list_templates(filter_func=lambda name: name.startswith("led."))
-    by_language = {name.removeprefix("led.").removesuffix(".j2").casefold(): name
-                   for name in available}
-    name = by_language.get(info_language.casefold()) or next(
-        (name for language, name in by_language.items()
-         if _primary(language) == _primary(info_language)),
-        by_language[_FALLBACK_TEMPLATE_LANGUAGE.casefold()])
-    return _environment().get_template(name)
-
-
 def _single_line(text: str | None) -> str:
     return " ".join((text or "").split())
 
@@ -202,7 +180,8 @@ def _wording(alert: Alert, info: Info) -> _Wording:
 
 
 def _sections(info: Info, wording: _Wording) -> list[str]:
-    text = _template(info.language).render(text=wording)
+    text = template_for("led", info.language, _FALLBACK_TEMPLATE_LANGUAGE).render(
+        text=wording)
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 

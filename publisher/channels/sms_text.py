@@ -21,12 +21,12 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from types import MappingProxyType
 
 import jinja2
 
 from publisher.cap.model import Alert, Info, MsgType, Status
+from publisher.channels.plain_templates import plain_environment
 from publisher.channels.sms_encoding import SmsEncodingError, count_parts
 
 __all__ = [
@@ -46,7 +46,6 @@ FALLBACK_LANGUAGE = "zh-CN"
 # Wording for a language we have no template for: English is the most widely read.
 FALLBACK_TEMPLATE_LANGUAGE = "en-US"
 BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 _KINDS = {MsgType.ALERT: "alert", MsgType.UPDATE: "update", MsgType.CANCEL: "cancel"}
 # Full-width marks end a Chinese sentence or clause wherever they stand; an
@@ -100,18 +99,9 @@ def choose_info(alert: Alert, language: str) -> Info:
 
 
 @functools.cache
-def _environment() -> jinja2.Environment:
-    # SMS is plain text: escaping HTML would put "&amp;" on handsets.
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=False,  # noqa: S701
-        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-        keep_trailing_newline=False)
-
-
-@functools.cache
 def _template_languages() -> tuple[str, ...]:
     return tuple(name.removeprefix("sms.").removesuffix(".j2")
-                 for name in _environment().list_templates(extensions=["j2"])
+                 for name in plain_environment().list_templates(extensions=["j2"])
                  if name.startswith("sms."))
 
 
@@ -169,7 +159,7 @@ def render_sms(alert: Alert, msg_type: str, language: str, *,
         raise SmsTextError("max_parts", f"{max_parts} is not a positive number of parts")
     info = choose_info(alert, language)
     template_language = _template_language(info.language)
-    template = _environment().get_template(f"sms.{template_language}.j2")
+    template = plain_environment().get_template(f"sms.{template_language}.j2")
     instruction = (info.instruction or "").strip() or None
     wording = _Wording(
         kind=_kind(msg_type), marker=_marker(alert.status), signature=signature,

@@ -24,7 +24,8 @@ import jinja2
 from publisher.cap.model import Alert, Info, MsgType, Status
 from publisher.cap.municipal import WARNING_COLOR_NAME
 from publisher.channels.base import PermanentChannelError
-from publisher.channels.sms_text import TEMPLATES_DIR, choose_info
+from publisher.channels.plain_templates import TEMPLATES_DIR
+from publisher.channels.sms_text import choose_info
 from publisher.channels.speech import SpeechScript
 
 __all__ = ["SCRIPT_LANGUAGES", "render_script"]

@@ -68,6 +68,7 @@ from publisher.services.delivery_report import delivery_summary, list_deliveries
 from publisher.services.errors import NotFound
 from publisher.services.outbox import relay_outbox
 from publisher.services.receipts import record_receipt
+from publisher.services.subscribers import retire_targets
 from publisher.services.targets import (
     AreaSelection,
     eligible_targets,
@@ -400,6 +401,10 @@ def _record_results(session: Session, targets: list[TargetRef], results: list[Se
         outcome.add(status, len(moved))
         recorded += (moving[delivery_id] for delivery_id in sorted(moved))
     record_parts(session, recorded)
+    gone = {result.delivery_id for result in recorded if result.retire_target}
+    if gone:
+        retire_targets(session, [target.target_id for target in targets
+                                 if target.delivery_id in gone])
 
 
 def _return_to_queue(session: Session, delivery_ids: Sequence[int], reason: str) -> None:

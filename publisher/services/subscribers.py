@@ -1,12 +1,18 @@
 """Subscribers and the targets they become: the one place a subscription changes.
 
 Fan-out reaches target rows, never subscribers, so every change here
-rewrites the subscriber's SMS targets in the same session and transaction:
-- one ``sms`` target per number, its address the E.164 number, its language
-  the subscriber's, and a ``target_districts`` row per district followed
-  (its own ``district_code`` stays empty: that one is for devices);
+rewrites the subscriber's targets in the same session and transaction:
+- one target per contact point: an ``sms`` target per number (its address
+  the E.164 number) and a ``wechat`` target per openid, each with the
+  subscriber's language and a ``target_districts`` row per district
+  followed (its own ``district_code`` stays empty: that one is for devices);
 - unsubscribing marks those targets inactive, so no fan-out planned later
-  reaches them.
+  reaches them; so does removing a contact point, for its own target.
+
+A provider that says an address will never take a message again (WeChat's
+43004: the user unfollowed the account) has it retired
+(``retire_targets``): the contact point is removed from its subscriber, who
+is unsubscribed when it was the last one.
 
 A number follows up to ``MAX_DISTRICTS`` districts (``110000``: the whole
 city) and is still one target, so an alert naming two of them reaches it
@@ -40,8 +46,10 @@ from publisher.store.models import (
 )
 
 __all__ = [
+    "CHANNEL_OF_CONTACT",
     "MAX_DISTRICTS",
     "SMS_CHANNEL",
+    "WECHAT_CHANNEL",
     "TooManyDistricts",
     "add_contact_point",
     "find_subscriber",
@@ -49,6 +57,9 @@ __all__ = [
     "followed_codes",
     "leave_district",
     "new_subscriber",
+    "remove_contact_point",
+    "retire_targets",
+    "set_districts",
     "set_language",
     "set_test",
     "subscriber_for_staff",
@@ -59,6 +70,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SMS_CHANNEL = "sms"
+WECHAT_CHANNEL = "wechat"
+CHANNEL_OF_CONTACT = {ContactKind.MSISDN: SMS_CHANNEL, ContactKind.WECHAT_OPENID: WECHAT_CHANNEL}
+"""The channel that reaches each kind of contact point; a target per contact point."""
+_CONTACT_OF_CHANNEL = {channel: kind for kind, channel in CHANNEL_OF_CONTACT.items()}
 MAX_DISTRICTS = 5
 """Districts one subscriber follows at most: each is one more SMS in a storm."""
 
@@ -184,6 +199,70 @@ def unsubscribe(session: Session, subscriber: Subscriber) -> bool:
     return was_active
 
 
+def set_districts(session: Session, subscriber: Subscriber,
+                  district_codes: Iterable[str]) -> None:
+    """Follow exactly ``district_codes``: those not named are left, new ones followed.
+
+    None at all is unsubscribing; more than ``MAX_DISTRICTS`` raises
+    TooManyDistricts, changing nothing.
+    """
+    wanted = sorted(set(district_codes))
+    if len(wanted) > MAX_DISTRICTS:
+        raise TooManyDistricts([], wanted)
+    if not wanted:
+        unsubscribe(session, subscriber)
+        return
+    subscriber.districts = [entry for entry in subscriber.districts
+                            if entry.district_code in wanted]
+    update_subscriber(session, subscriber, district_codes=wanted)
+
+
+def remove_contact_point(session: Session, subscriber: Subscriber, kind: ContactKind,
+                         value: str) -> bool:
+    """Stop reaching ``subscriber`` at ``value``; False when it was not theirs.
+
+    Its target is deactivated; removing the last contact point unsubscribes.
+    """
+    kept = [point for point in subscriber.contact_points
+            if (point.kind, point.value) != (kind, value)]
+    if len(kept) == len(subscriber.contact_points):
+        return False
+    subscriber.contact_points = kept
+    target = session.scalar(select(Target).where(Target.channel == CHANNEL_OF_CONTACT[kind],
+                                                 Target.address == value))
+    if target is not None:
+        target.active = False
+        target.followed_districts = []
+    _log(subscriber, "contact point removed", kind=kind.value)
+    if not kept:
+        unsubscribe(session, subscriber)
+    else:
+        _project_targets(session, subscriber)
+    return True
+
+
+def retire_targets(session: Session, target_ids: Iterable[int]) -> int:
+    """Stop reaching targets whose provider said they never take a message again; how many.
+
+    The contact point behind each is removed from its subscriber (who is
+    unsubscribed when it was the last one); a target nobody subscribed
+    (a device's) is deactivated.
+    """
+    retired = 0
+    for target in session.scalars(select(Target).where(Target.id.in_(list(target_ids)),
+                                                       Target.active.is_(True))):
+        kind = _CONTACT_OF_CHANNEL.get(target.channel)
+        owner = None if kind is None else find_subscriber(session, kind, target.address)
+        if owner is None or kind is None or not remove_contact_point(
+                session, owner, kind, target.address):
+            target.active = False
+        log.info("target retired: the provider will not take its messages again",
+                 extra={"target_id": target.id, "channel": target.channel})
+        retired += 1
+    session.flush()
+    return retired
+
+
 def set_language(session: Session, subscriber: Subscriber, language: str) -> None:
     update_subscriber(session, subscriber, language=language)
     _log(subscriber, "language set", language=language)
@@ -201,19 +280,26 @@ def _check_language(language: str) -> None:
 
 
 def _project_targets(session: Session, subscriber: Subscriber) -> None:
-    """Make the subscriber's SMS targets say what the subscription says."""
+    """Make the targets of the subscriber's contact points say what the subscription says."""
+    for kind, channel in CHANNEL_OF_CONTACT.items():
+        addresses = [point.value for point in subscriber.contact_points if point.kind is kind]
+        if addresses:
+            _project_channel(session, subscriber, channel, addresses)
+    session.flush()
+
+
+def _project_channel(session: Session, subscriber: Subscriber, channel: str,
+                     addresses: list[str]) -> None:
     codes = followed_codes(subscriber)
     receiving = subscriber.active and bool(codes)
-    numbers = [point.value for point in subscriber.contact_points
-               if point.kind is ContactKind.MSISDN]
     existing = {target.address: target for target in session.scalars(
-        select(Target).where(Target.channel == SMS_CHANNEL, Target.address.in_(numbers)))}
-    for number in numbers:
-        target = existing.get(number)
+        select(Target).where(Target.channel == channel, Target.address.in_(addresses)))}
+    for address in addresses:
+        target = existing.get(address)
         if target is None:
             if not receiving:
                 continue
-            target = Target(channel=SMS_CHANNEL, address=number, followed_districts=[])
+            target = Target(channel=channel, address=address, followed_districts=[])
             session.add(target)
         kept = {entry.district_code: entry for entry in target.followed_districts}
         target.followed_districts = [kept.get(code) or TargetDistrict(district_code=code)
@@ -222,7 +308,6 @@ def _project_targets(session: Session, subscriber: Subscriber) -> None:
         target.language = subscriber.language
         target.is_test = subscriber.is_test
         target.active = receiving
-    session.flush()
 
 
 def _log(subscriber: Subscriber, event: str, **detail: object) -> None:
