@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import Any
 
@@ -36,7 +36,9 @@ from publisher.channels.sms import SmsChannel
 from publisher.config import Settings, load_settings
 from publisher.services.delivery import resume_unfinished
 from publisher.services.district_names import DistrictNames
+from publisher.services.feeds import FeedOptions, FeedRebuilder
 from publisher.services.outbox import relay_outbox
+from publisher.services.public_alerts import FEED_CHANNEL
 from publisher.services.sms_inbound import InboundPump
 from publisher.services.subscribers import SMS_CHANNEL
 from publisher.store.db import make_engine, make_session_factory
@@ -146,8 +148,16 @@ class PublisherCelery(Celery):
     def channel(self, name: str) -> Channel[Any]:
         """One instance per channel and process, so connections stay open between batches."""
         if name not in self._channels:
-            self._channels[name] = create_channel(name, self.settings.channel_options.get(name))
+            self._channels[name] = create_channel(name, self._channel_options(name))
         return self._channels[name]
+
+    def _channel_options(self, name: str) -> Mapping[str, Any]:
+        options = dict(self.settings.channel_options.get(name, {}))
+        if name == FEED_CHANNEL:
+            # The feed channel touches no database itself: it is handed what rebuilds the feed.
+            options["republisher"] = FeedRebuilder(self.session_factory,
+                                                   FeedOptions.read(self.settings).site)
+        return options
 
     def inline_channels(self) -> dict[str, Channel[Any]]:
         """The channels whose first batch the fan-out hands over itself (``inline_first_batch``)."""

@@ -31,10 +31,12 @@ __all__ = [
 ENTRY_POINT_GROUP = "publisher.channels"
 
 _BUILT_IN = {
+    "feed": "publisher.channels.feed:FeedChannel",
     "led": "publisher.channels.led:LedChannel",
     "memory": "publisher.channels.memory:MemoryChannel",
     "sms": "publisher.channels.sms:SmsChannel",
     "speaker": "publisher.channels.speaker:SpeakerChannel",
+    "wechat": "publisher.channels.wechat:WechatChannel",
 }
 
 _registered: dict[str, type[Channel[Any]]] = {}

@@ -52,6 +52,7 @@ __all__ = [
     "DeliveryStatus",
     "Device",
     "DeviceKind",
+    "FeedDocument",
     "Message",
     "MessageImmutableError",
     "OutboxEntry",
@@ -497,3 +498,23 @@ class SubscriberDistrict(Base):
         ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True)
     district_code: Mapped[str] = mapped_column(String(6), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+
+class FeedDocument(Base):
+    """One prebuilt public feed document (a format and page of the unfiltered feed).
+
+    Rebuilt whenever an alert on the feed changes; the web serves these bytes
+    as they are. Every row of one build has the same ``version``;
+    ``valid_until`` is when its first entry leaves the feed (an expiry).
+    """
+
+    __tablename__ = "feed_documents"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    media_type: Mapped[str] = mapped_column(String(64))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    etag: Mapped[str] = mapped_column(String(66))
+    changed_at: Mapped[datetime] = mapped_column(Timestamp())
+    valid_until: Mapped[datetime | None] = mapped_column(Timestamp(), default=None)

@@ -10,7 +10,16 @@ from publisher.celery_app import make_celery
 from publisher.config import Settings
 from publisher.services.signer import CenterSigner
 from publisher.store.db import make_engine, make_session_factory
-from publisher.web import api, audio, devices, public, subscribers
+from publisher.web import (
+    api,
+    audio,
+    devices,
+    feeds,
+    public,
+    subscribers,
+    timeline,
+    wechat_callback,
+)
 from publisher.web.auth import auth_middleware
 from publisher.web.bodies import MAX_BODY_BYTES
 from publisher.web.context import FANOUT, HEALTH, SESSIONS, SETTINGS, SIGNER
@@ -51,10 +60,14 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(subscribers.load_district_names)
     app.cleanup_ctx.append(audio.open_speech)
     app.cleanup_ctx.append(devices.open_devices)
+    app.cleanup_ctx.append(feeds.open_feeds)
     app.add_routes(api.routes)
     app.add_routes(subscribers.routes)
     app.add_routes(public.routes)
     app.add_routes(audio.routes)
     app.add_routes(devices.routes)
+    app.add_routes(feeds.routes)
+    app.add_routes(timeline.routes)
+    app.add_routes(wechat_callback.routes)
     app.router.add_get("/health", _health)
     return app

@@ -16,12 +16,15 @@ from publisher.services.errors import Unauthenticated
 from publisher.services.users import actor_for_token
 from publisher.web.context import ACTOR, in_transaction
 
-__all__ = ["DEVICE_PATH", "STAFF_PREFIX", "auth_middleware", "bearer_token", "current_actor"]
+__all__ = ["DEVICE_PATH", "PUBLIC_API_PATHS", "STAFF_PREFIX", "auth_middleware", "bearer_token",
+           "current_actor"]
 
 STAFF_PREFIX = "/api/"
 # What boards and speakers send: they prove who they are with their own
 # tokens, checked by those routes (publisher.web.devices), never a staff one.
 DEVICE_PATH = re.compile(r"/api/devices/[^/]+/(?:acks|heartbeat)")
+# Read by anyone, as the public page is: the timeline of the alerts in force.
+PUBLIC_API_PATHS = frozenset({"/api/timeline"})
 _SCHEME = "bearer"
 
 
@@ -38,7 +41,8 @@ def bearer_token(request: web.Request) -> str:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path.startswith(STAFF_PREFIX) and not DEVICE_PATH.fullmatch(request.path):
+    if request.path.startswith(STAFF_PREFIX) and request.path not in PUBLIC_API_PATHS \
+            and not DEVICE_PATH.fullmatch(request.path):
         token = bearer_token(request)
         request[ACTOR] = await in_transaction(
             request, lambda session: actor_for_token(session, token))
