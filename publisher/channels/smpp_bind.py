@@ -68,6 +68,7 @@ TRANSIENT_STATUSES = frozenset({
 
 _SUBMIT_SM_RESP = 0x80000004
 _DELIVER_SM = 0x00000005
+_DELIVER_SM_RESP = 0x80000005
 _UNBIND = 0x00000006
 _UNBIND_RESP = 0x80000006
 _BIND_TRANSCEIVER_RESP = 0x80000009
@@ -569,10 +570,12 @@ class Bind:
         for raw in self._complete_pdus(self._received):
             self._handle(raw)
 
-    def _respond(self, command: str, sequence: int, status: int = consts.SMPP_ESME_ROK) -> None:
-        response = smpp.make_pdu(command, client=self._sequences, status=status)
-        response.sequence = sequence
-        self._write(response.generate())
+    def _respond(self, command_id: int, sequence: int, status: int = consts.SMPP_ESME_ROK
+                 ) -> None:
+        # A response is a header and at most an empty message_id: packed here,
+        # as building it through smpplib costs more than the receipt it answers.
+        body = b"\0" if command_id == _DELIVER_SM_RESP else b""
+        self._write(_HEADER.pack(_HEADER.size + len(body), command_id, status, sequence) + body)
 
     def _handle(self, raw: bytes) -> None:
         _, command_id, status, sequence = _HEADER.unpack(raw[:_HEADER.size])
@@ -585,9 +588,9 @@ class Bind:
         elif command_id == _GENERIC_NACK:
             self._nacked(sequence, status)
         elif command_id == _ENQUIRE_LINK:
-            self._respond("enquire_link_resp", sequence)
+            self._respond(_ENQUIRE_LINK_RESP, sequence)
         elif command_id == _UNBIND:
-            self._respond("unbind_resp", sequence)
+            self._respond(_UNBIND_RESP, sequence)
             self._flush()
             raise _LinkDown("the SMSC unbound")
         elif command_id == _UNBIND_RESP and sequence == self._unbind_sequence:
@@ -596,7 +599,7 @@ class Bind:
             log.debug("smpp pdu ignored", extra={**self._log_context(),
                                                   "command_id": f"0x{command_id:08X}"})
         else:
-            self._respond("generic_nack", sequence, consts.SMPP_ESME_RINVCMDID)
+            self._respond(_GENERIC_NACK, sequence, consts.SMPP_ESME_RINVCMDID)
 
     def _submit_answered(self, sequence: int, status: int, raw: bytes) -> None:
         entry = self._outstanding.pop(sequence, None)
@@ -660,7 +663,7 @@ class Bind:
             except Exception:
                 log.exception("smpp deliver_sm not taken", extra=self._log_context())
                 status = consts.SMPP_ESME_RX_T_APPN
-        self._respond("deliver_sm_resp", sequence, status)
+        self._respond(_DELIVER_SM_RESP, sequence, status)
 
     def _resubmit(self, entries: list[_Outstanding]) -> None:
         """Parts whose fate is unknown go out again, first, and are reported."""
