@@ -3,8 +3,9 @@
 A batch of a thousand SMS comes back from its channel as a thousand results.
 Written one UPDATE each, the worker spends more time waiting on the database
 than the SMSC takes to accept the parts; here the deliveries that reached the
-same status with the same error move in one statement per few hundred, each
-with its own provider id, and the parts go in one INSERT.
+same status with the same error move in one statement per few hundred, and
+their provider ids and parts are written by statements compiled once and
+executed for every row in one round trip.
 
 Only a delivery still SENDING moves: one that somebody else moved meanwhile
 (a retaken batch, an operator) keeps what it has, and is not counted.
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, case, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from publisher.channels.base import DeliveryStatus, SendResult
@@ -25,8 +26,7 @@ __all__ = ["record_moves", "record_parts"]
 
 _DELIVERIES = cast(Table, Delivery.__table__)
 _PARTS = cast(Table, DeliveryPart.__table__)
-# Deliveries (or parts) per statement: two bound parameters each stay well within
-# every database's limit.
+# Deliveries per IN list: well within every database's limit on bound parameters.
 _CHUNK = 500
 
 
@@ -59,17 +59,18 @@ def record_moves(session: Session, status: DeliveryStatus,
     """
     moved: set[int] = set()
     for chunk in _chunks(sorted(provider_ids)):
-        values = _status_values(status, error)
-        named = {delivery_id: provider_ids[delivery_id] for delivery_id in chunk
-                 if provider_ids[delivery_id] is not None}
-        if named:
-            values["provider_id"] = case(named, value=Delivery.id,
-                                         else_=Delivery.provider_id)
         moved.update(session.scalars(
             update(_DELIVERIES)
             .where(Delivery.id.in_(chunk), Delivery.status == DeliveryStatus.SENDING)
-            .values(**values)
+            .values(**_status_values(status, error))
             .returning(Delivery.id)))
+    named = [{"row_id": delivery_id, "provider_id": provider_ids[delivery_id]}
+             for delivery_id in sorted(moved) if provider_ids[delivery_id] is not None]
+    if named:
+        # One statement, compiled once, executed for every row in one round
+        # trip: cheaper than one statement that names every id in a CASE.
+        session.execute(update(_DELIVERIES).where(Delivery.id == bindparam("row_id"))
+                        .values(provider_id=bindparam("provider_id")), named)
     return moved
 
 
@@ -84,10 +85,9 @@ def record_parts(session: Session, results: Sequence[SendResult]) -> None:
                  "provider_id": provider_id, "status": DeliveryStatus.SENT}
                 for result in with_parts
                 for number, provider_id in enumerate(result.parts, start=1)]
-        # Many rows per statement, not a statement per row (what the ORM's
-        # bulk insert does for a table whose ids it fetches back).
-        for start in range(0, len(rows), _CHUNK):
-            session.execute(insert(_PARTS).values(rows[start:start + _CHUNK]))
+        # An executemany of one compiled statement: a statement of many
+        # VALUES rows would be compiled again for every batch.
+        session.execute(insert(_PARTS), rows)
     by_count: dict[int, list[int]] = {}
     for result in results:
         if result.duplicates:

@@ -15,7 +15,7 @@ part is matched against the deliveries' own provider ids, as for channels
 that hand a message over whole. A receipt that came before the provider ids
 it names were committed is unknown until ``rematch_receipts`` finds them;
 whoever records receipts keeps the provider ids of the unknown ones for a
-while to offer them again (``store_receipt`` gives the stored row).
+while to offer them again (``store_receipt`` says what became of each).
 
 Receipts recorded together (``store_receipts``) are correlated together, in
 a few statements however many they are (``receipt_correlation``), and in
@@ -27,70 +27,88 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from publisher.channels.base import Channel, ParsedReceipt, ReceiptError
 from publisher.services.receipt_correlation import Correlation
 from publisher.store.models import Receipt, ReceiptOutcome, utcnow
 
-__all__ = ["record_receipt", "rematch_receipts", "store_receipt", "store_receipts"]
+__all__ = ["StoredReceipt", "record_receipt", "rematch_receipts", "store_receipt",
+           "store_receipts"]
 
 log = logging.getLogger(__name__)
 
 # Provider ids offered again per query: an IN list well within every database's limit.
 _REMATCH_CHUNK = 500
+_RECEIPTS = cast(Table, Receipt.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReceipt:
+    """A receipt as stored: what it named, the delivery it found, and what it did."""
+
+    provider_id: str | None
+    delivery_id: int | None
+    outcome: ReceiptOutcome
 
 
 def _raw_text(raw: Mapping[str, Any]) -> str:
     return json.dumps(dict(raw), ensure_ascii=False, sort_keys=True, default=str)
 
 
-def _parsed(channel: Channel[Any], receipt: Receipt, raw: Mapping[str, Any]
-            ) -> ParsedReceipt | None:
+def _parsed(channel: Channel[Any], raw: Mapping[str, Any]) -> ParsedReceipt | None:
     try:
-        parsed = channel.parse_receipt(raw)
+        return channel.parse_receipt(raw)
     except ReceiptError as error:
-        receipt.outcome = ReceiptOutcome.INVALID
         log.warning("receipt not understood", extra={"channel": channel.name,
                                                      "field": error.field, "reason": error.reason})
         return None
-    receipt.provider_id = parsed.provider_id
-    receipt.status = parsed.status.value
-    return parsed
+
+
+def _correlated(session: Session, channel: Channel[Any],
+                parsed: Sequence[ParsedReceipt | None]) -> list[StoredReceipt]:
+    """What each receipt (None: not understood) did, applied in order; the caller writes them."""
+    readable = [each.provider_id for each in parsed if each is not None]
+    correlation = Correlation(session, channel.name, readable) if readable else None
+    stored = []
+    for each in parsed:
+        if each is None or correlation is None:
+            stored.append(StoredReceipt(None, None, ReceiptOutcome.INVALID))
+            continue
+        delivery_id, outcome = correlation.apply(each)
+        stored.append(StoredReceipt(each.provider_id, delivery_id, outcome))
+    if correlation is not None:
+        correlation.write()
+    return stored
 
 
 def store_receipts(session: Session, channel: Channel[Any],
-                   raws: Sequence[Mapping[str, Any]]) -> list[Receipt]:
-    """Store receipts of ``channel``, move their parts and deliveries along; the stored rows.
+                   raws: Sequence[Mapping[str, Any]]) -> list[StoredReceipt]:
+    """Store receipts of ``channel``, move their parts and deliveries along; what each did.
 
     They apply in the order given. The caller commits.
     """
+    parsed = [_parsed(channel, raw) for raw in raws]
+    stored = _correlated(session, channel, parsed)
     now = utcnow()
-    receipts = [Receipt(channel=channel.name, raw=_raw_text(raw), received_at=now)
-                for raw in raws]
-    parsed = [_parsed(channel, receipt, raw) for receipt, raw in zip(receipts, raws, strict=True)]
-    _correlate(session, channel, list(zip(receipts, parsed, strict=True)))
-    session.add_all(receipts)
-    return receipts
+    if raws:
+        # Core, one executemany: receipts are written, never read back here.
+        session.execute(insert(_RECEIPTS), [
+            {"channel": channel.name, "raw": _raw_text(raw), "received_at": now,
+             "provider_id": receipt.provider_id, "delivery_id": receipt.delivery_id,
+             "status": None if each is None else each.status.value,
+             "outcome": receipt.outcome}
+            for raw, each, receipt in zip(raws, parsed, stored, strict=True)])
+    return stored
 
 
-def _correlate(session: Session, channel: Channel[Any],
-               pairs: Sequence[tuple[Receipt, ParsedReceipt | None]]) -> None:
-    readable = [(receipt, parsed) for receipt, parsed in pairs if parsed is not None]
-    if not readable:
-        return
-    correlation = Correlation(session, channel.name,
-                              [parsed.provider_id for _, parsed in readable])
-    for receipt, parsed in readable:
-        receipt.delivery_id, receipt.outcome = correlation.apply(parsed)
-    correlation.write()
-
-
-def store_receipt(session: Session, channel: Channel[Any], raw: Mapping[str, Any]) -> Receipt:
-    """Store a receipt of ``channel``, move its part and delivery along; the stored row.
+def store_receipt(session: Session, channel: Channel[Any], raw: Mapping[str, Any]
+                  ) -> StoredReceipt:
+    """Store a receipt of ``channel``, move its part and delivery along; what it did.
 
     The caller commits.
     """
@@ -114,16 +132,24 @@ def rematch_receipts(session: Session, channel: Channel[Any],
     the provider ids whose receipts found their delivery; the caller commits.
     """
     offered = list(provider_ids)
-    unknown: list[Receipt] = []
+    unknown: list[tuple[int, str]] = []
     for start in range(0, len(offered), _REMATCH_CHUNK):
-        unknown += session.scalars(
-            select(Receipt).where(
+        unknown += ((receipt_id, raw) for receipt_id, raw in session.execute(
+            select(Receipt.id, Receipt.raw).where(
                 Receipt.channel == channel.name,
                 Receipt.provider_id.in_(offered[start:start + _REMATCH_CHUNK]),
-                Receipt.outcome == ReceiptOutcome.UNKNOWN))
-    unknown.sort(key=lambda receipt: receipt.id)
+                Receipt.outcome == ReceiptOutcome.UNKNOWN)))
+    unknown.sort()
     # They were read once already, so they read again.
-    _correlate(session, channel, [(receipt, channel.parse_receipt(json.loads(receipt.raw)))
-                                  for receipt in unknown])
-    return {receipt.provider_id for receipt in unknown
+    stored = _correlated(session, channel, [channel.parse_receipt(json.loads(raw))
+                                            for _, raw in unknown])
+    found = [{"row_id": receipt_id, "delivery_id": receipt.delivery_id,
+              "outcome": receipt.outcome}
+             for (receipt_id, _), receipt in zip(unknown, stored, strict=True)
+             if receipt.delivery_id is not None]
+    if found:
+        session.execute(update(_RECEIPTS).where(_RECEIPTS.c.id == bindparam("row_id"))
+                        .values(delivery_id=bindparam("delivery_id"),
+                                outcome=bindparam("outcome")), found)
+    return {receipt.provider_id for receipt in stored
             if receipt.delivery_id is not None and receipt.provider_id is not None}
