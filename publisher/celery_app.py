@@ -148,10 +148,11 @@ class PublisherCelery(Celery):
     def channel(self, name: str) -> Channel[Any]:
         """One instance per channel and process, so connections stay open between batches."""
         if name not in self._channels:
-            self._channels[name] = create_channel(name, self._channel_options(name))
+            self._channels[name] = create_channel(name, self.channel_options(name))
         return self._channels[name]
 
-    def _channel_options(self, name: str) -> Mapping[str, Any]:
+    def channel_options(self, name: str) -> Mapping[str, Any]:
+        """The options of channel ``name``, with what the installation hands it (the feed store)."""
         options = dict(self.settings.channel_options.get(name, {}))
         if name == FEED_CHANNEL:
             # The feed channel touches no database itself: it is handed what rebuilds the feed.

@@ -44,7 +44,7 @@ _ATOM_NAMESPACE = "http://www.w3.org/2005/Atom"
 _CAP_SCHEME = "urn:oasis:names:tc:emergency:cap:1.2"
 _GEOCODE_SCHEME = "GB/T 2260"
 _TITLES = {CHINESE: "预警信息", ENGLISH: "Public alerts"}
-_CANCELLED = {CHINESE: "[已取消] ", ENGLISH: "[Cancelled] "}
+_CANCELLED = {CHINESE: "[已解除] ", ENGLISH: "[Cancelled] "}
 
 
 class FeedFormat(enum.StrEnum):

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from celery import Celery
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from publisher.celery_app import PublisherCelery
 from publisher.channels.registry import create_channel
 from publisher.config import Settings
 from publisher.services.device_health import health_by_kind
@@ -33,7 +33,7 @@ CHECK_TIMEOUT_SECONDS = 3.0
 class HealthProbe:
     settings: Settings
     sessions: sessionmaker[Session]
-    celery: Celery
+    celery: PublisherCelery
 
     def _database(self) -> str:
         with session_scope(self.sessions) as session:
@@ -59,7 +59,7 @@ class HealthProbe:
 
     def _channel(self, name: str) -> Callable[[], str]:
         def check() -> str:
-            channel = create_channel(name, self.settings.channel_options.get(name, {}))
+            channel = create_channel(name, self.celery.channel_options(name))
             channel.close()
             return type(channel).__qualname__
         return check

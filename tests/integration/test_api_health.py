@@ -40,6 +40,16 @@ async def test_healthy_embedded_installation(aiohttp_client, tmp_path: Path) -> 
     assert report["channels"] == {"memory": {"ok": True, "detail": "MemoryChannel"}}
 
 
+async def test_the_feed_channel_is_healthy_with_what_the_installation_hands_it(
+        aiohttp_client, tmp_path: Path) -> None:
+    settings = _settings(tmp_path, channels=("memory", "feed"))
+    client: TestClient = await aiohttp_client(create_app(settings))
+    response = await client.get("/health")
+    report = await response.json()
+    assert response.status == 200, report
+    assert report["channels"]["feed"] == {"ok": True, "detail": "FeedChannel"}
+
+
 @pytest.mark.parametrize(("changes", "failing"), [
     ({"broker_url": DEAD_BROKER}, "broker"),
     ({"channels": ("memroy",)}, "channels"),

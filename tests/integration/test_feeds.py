@@ -90,7 +90,7 @@ def test_a_cancel_marks_its_entry_cancelled_once(feed: Feed) -> None:
     atom = _atom(feed.sessions)
     assert atom_schema().validate(atom), atom_schema().error_log
     [entry] = _entries(atom)
-    assert entry.findtext(f"{ATOM}title").startswith("[已取消] ")
+    assert entry.findtext(f"{ATOM}title").startswith("[已解除] ")
     assert "wrong district" in entry.findtext(f"{ATOM}summary")
     assert "Cancel" in [category.get("term") for category in entry.findall(f"{ATOM}category")]
     [row] = _feed_deliveries(feed.sessions, cancelled.id)
