@@ -40,6 +40,14 @@ from smpplib import consts, smpp
 from smpplib.client import SimpleSequenceGenerator
 
 from publisher.channels.smpp_pacing import Pacer, PacingPolicy, default_burst
+from publisher.channels.smpp_pdu import (
+    CommandId,
+    ShortMessage,
+    Tag,
+    encode_pdu,
+    encode_short_message,
+    parse_short_message,
+)
 
 __all__ = [
     "ESM_CLASS_DELIVERY_RECEIPT",
@@ -220,28 +228,30 @@ class _NoSequences:
 _PARSING = _NoSequences()
 
 
-def _text(value: bytes | str | None) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return value.decode("latin-1")
-
-
 def _parse(raw: bytes) -> Any:
     return smpp.parse_pdu(raw, client=_PARSING, allow_unknown_opt_params=True)
 
 
-def _inbound(bind: str, pdu: Any) -> InboundMessage:
+def _c_string(octets: bytes) -> str:
+    return octets.split(b"\0", 1)[0].decode("latin-1")
+
+
+def _inbound(bind: str, raw: bytes) -> InboundMessage:
+    message = parse_short_message(raw[_HEADER.size:])
+    tlvs = message.tlvs
+    receipted = tlvs.get(Tag.RECEIPTED_MESSAGE_ID)
+    state = tlvs.get(Tag.MESSAGE_STATE)
     return InboundMessage(
         bind=bind,
-        source_addr=_text(pdu.source_addr) or "",
-        destination_addr=_text(pdu.destination_addr) or "",
-        esm_class=pdu.esm_class or 0,
-        data_coding=pdu.data_coding or 0,
-        short_message=pdu.short_message or b"",
-        message_payload=pdu.message_payload,
-        receipted_message_id=_text(pdu.receipted_message_id),
-        message_state=pdu.message_state,
-        network_error_code=pdu.network_error_code)
+        source_addr=message.source_addr,
+        destination_addr=message.destination_addr,
+        esm_class=message.esm_class,
+        data_coding=message.data_coding,
+        short_message=message.short_message,
+        message_payload=tlvs.get(Tag.MESSAGE_PAYLOAD),
+        receipted_message_id=None if receipted is None else _c_string(receipted),
+        message_state=state[0] if state else None,
+        network_error_code=tlvs.get(Tag.NETWORK_ERROR_CODE))
 
 
 class Bind:
@@ -520,18 +530,18 @@ class Bind:
         return self.settings.response_timeout
 
     def _send_part(self, part: SubmitPart, now: float) -> None:
-        payload: dict[str, bytes] = (
-            {"message_payload": part.short_message} if part.use_message_payload
-            else {"short_message": part.short_message})
-        request = smpp.make_pdu(
-            "submit_sm", client=self._sequences,
+        payload = part.use_message_payload
+        body = encode_short_message(ShortMessage(
+            source_addr=part.source_addr, destination_addr=part.destination_addr,
+            esm_class=part.esm_class, data_coding=part.data_coding,
+            short_message=b"" if payload else part.short_message,
+            registered_delivery=part.registered_delivery,
             source_addr_ton=part.source_addr_ton, source_addr_npi=part.source_addr_npi,
-            source_addr=part.source_addr, dest_addr_ton=part.dest_addr_ton,
-            dest_addr_npi=part.dest_addr_npi, destination_addr=part.destination_addr,
-            esm_class=part.esm_class, registered_delivery=part.registered_delivery,
-            data_coding=part.data_coding, **payload)
-        self._outstanding[request.sequence] = _Outstanding(part=part, sent_at=now)
-        self._write(request.generate())
+            dest_addr_ton=part.dest_addr_ton, dest_addr_npi=part.dest_addr_npi,
+            tlvs={Tag.MESSAGE_PAYLOAD: part.short_message} if payload else {}))
+        sequence = self._sequences.next_sequence()
+        self._outstanding[sequence] = _Outstanding(part=part, sent_at=now)
+        self._write(encode_pdu(CommandId.SUBMIT_SM, sequence, body))
 
     def _write(self, octets: bytes) -> None:
         # Sent by the loop once per round: the parts the pacer released and
@@ -613,7 +623,7 @@ class Bind:
         if status == consts.SMPP_ESME_ROK:
             self._pacer.accepted(now, entry.sent_at)
             self._nacks.pop(key, None)
-            self._events.accepted(key, _text(_parse(raw).message_id) or "")
+            self._events.accepted(key, _c_string(raw[_HEADER.size:]))
         elif status in _THROTTLE_STATUSES:
             self._pacer.throttled(now, entry.sent_at)
             self._pending.appendleft(entry.part)
@@ -653,7 +663,7 @@ class Bind:
     def _deliver(self, sequence: int, raw: bytes) -> None:
         status = consts.SMPP_ESME_ROK
         try:
-            message = _inbound(self.settings.name, _parse(raw))
+            message = _inbound(self.settings.name, raw)
         except Exception:
             log.exception("smpp deliver_sm unreadable", extra=self._log_context())
             status = consts.SMPP_ESME_RX_P_APPN

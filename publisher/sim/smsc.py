@@ -34,8 +34,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Literal
 
-from publisher.sim.loop_thread import LoopThread
-from publisher.sim.smpp_pdu import (
+from publisher.channels.smpp_pdu import (
     CommandId,
     MalformedPdu,
     Pdu,
@@ -46,6 +45,7 @@ from publisher.sim.smpp_pdu import (
     parse_short_message,
     read_pdu,
 )
+from publisher.sim.loop_thread import LoopThread
 from publisher.sim.smsc_outbound import OutboundDispatcher, mobile_originated, receipt
 from publisher.sim.smsc_session import BindType, Session, TokenBucket
 from publisher.sim.smsc_state import STATE_FILE, LoggedPart, MessageIdCounter, PartLog

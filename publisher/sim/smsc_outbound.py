@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import count
 
-from publisher.sim.smpp_pdu import CommandId, Pdu, ShortMessage, Status, Tag, encode_short_message
+from publisher.channels.smpp_pdu import (
+    CommandId,
+    Pdu,
+    ShortMessage,
+    Status,
+    Tag,
+    encode_short_message,
+)
 from publisher.sim.smsc_session import Session
 from publisher.sim.smsc_state import LoggedPart, decoded_text
 

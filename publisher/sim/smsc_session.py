@@ -7,7 +7,7 @@ import time
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from publisher.sim.smpp_pdu import CommandId, Status, encode_pdu
+from publisher.channels.smpp_pdu import CommandId, Status, encode_pdu
 
 if TYPE_CHECKING:
     from publisher.sim.smsc_outbound import Outbound

@@ -22,8 +22,8 @@ import smpplib.consts
 import smpplib.exceptions
 import smpplib.smpp
 
+from publisher.channels.smpp_pdu import CommandId, Status
 from publisher.sim import FaultMode, SimulatorThread, SmscConfig, SmscSimulator
-from publisher.sim.smpp_pdu import CommandId, Status
 from publisher.sim.smsc_state import STATE_FILE, PartLog
 
 SYSTEM_ID = "alerts"

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from publisher.channels.base import DeliveryStatus, ReceiptError
+from publisher.channels.smpp_pdu import Tag
 from publisher.channels.sms_receipts import (
     FINAL_STATES,
     STATES,
@@ -19,7 +20,6 @@ from publisher.channels.sms_receipts import (
     parse_receipt,
 )
 from publisher.sample_alert import BEIJING
-from publisher.sim.smpp_pdu import Tag
 from publisher.sim.smsc_outbound import receipt as simulator_receipt
 from publisher.sim.smsc_state import LoggedPart
 

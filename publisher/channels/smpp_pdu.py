@@ -1,9 +1,12 @@
 """SMPP 3.4 protocol data units on the wire: a 16-octet big-endian header, then the body.
 
-Only what an SMSC needs: reading framed PDUs from a stream, the bodies of
-bind, submit_sm and deliver_sm, tagged optional parameters (TLVs), and the
-concatenation information of a message part (a UDH with an 8-bit or 16-bit
-reference, or the sar_* TLVs).
+The bodies of bind, submit_sm and deliver_sm, tagged optional parameters
+(TLVs), and the concatenation information of a message part (a UDH with an
+8-bit or 16-bit reference, or the sar_* TLVs); reading framed PDUs from a
+stream. The SMSC simulator speaks through it, and so does the SMS channel's
+bind on its hot path (every submit_sm out, every answer and receipt in),
+where building and parsing smpplib's command objects cost more than the
+SMSC takes to answer.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ class Tag(IntEnum):
     SAR_MSG_REF_NUM = 0x020C
     SAR_TOTAL_SEGMENTS = 0x020E
     SAR_SEGMENT_SEQNUM = 0x020F
+    NETWORK_ERROR_CODE = 0x0423
     MESSAGE_PAYLOAD = 0x0424
     MESSAGE_STATE = 0x0427
 
