@@ -4,7 +4,9 @@ The simulator answers ESME_RTHROTTLED to any part above 500 parts/s on a
 bind (a token bucket with a burst of a tenth of a second), as a carrier
 does. The SMS channel is configured with what was contracted: 2 binds,
 500 parts/s each, in one worker process, so the installation's limit is
-1,000 parts/s. A sustained run of ``--targets`` subscribers (default
+1,000 parts/s. That process runs 2 batch tasks at once in threads
+(``publisher worker --pool threads``) which share its binds: one batch is
+submitted while the one before is recorded. A sustained run of ``--targets`` subscribers (default
 30,000: 36,000 parts, about 36 s at the limit) goes the whole product path
 (fan-out, delivery rows on PostgreSQL, batch tasks on RabbitMQ, receipts
 correlated), as in ``bench.sms_product_path``.
@@ -15,7 +17,8 @@ limit; the median of ``--runs`` runs. Throttling is counted on the wire: the
 binds connect through a relay (``bench.sms_wire_count``) that counts the
 simulator's submit_sm_resp by status.
 
-    python -m bench.sms_pacing [--targets 30000] [--runs 3] [--binds 2] [--concurrency 1]
+    python -m bench.sms_pacing [--targets 30000] [--runs 3] [--binds 2] [--concurrency 2]
+        [--pool threads]
         [--dlr-delay 5] [--timeout S]
 
 It needs the PostgreSQL and RabbitMQ of ``.ci/run`` and ``rabbitmqctl``.
@@ -81,13 +84,13 @@ def measure_paced(platform: Platform, setup: ChannelSetup, timeout: float,
         statuses = relay.statuses()
     accepted = statuses.pop(consts.SMPP_ESME_ROK, 0)
     throttled = statuses.pop(consts.SMPP_ESME_RTHROTTLED, 0)
-    limit = RATE_PER_BIND * setup.binds * setup.concurrency
+    limit = RATE_PER_BIND * setup.binds * setup.processes
     return PacedRun(run, limit, accepted, throttled, sum(statuses.values()))
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = run_arguments("bench.sms_pacing", __doc__.splitlines()[0], 30_000)
-    add_platform_arguments(parser, binds=BINDS, concurrency=1)
+    add_platform_arguments(parser, binds=BINDS, concurrency=2, pool="threads")
     return parse_counts(parser, argv, "binds", "concurrency")
 
 
@@ -95,8 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = _arguments(argv)
     timeout = run_timeout(arguments)
     setup = ChannelSetup(window=WINDOW, rate=RATE_PER_BIND, binds=arguments.binds,
-                         concurrency=arguments.concurrency)
-    limit = RATE_PER_BIND * arguments.binds * arguments.concurrency
+                         concurrency=arguments.concurrency, pool=arguments.pool)
+    limit = RATE_PER_BIND * arguments.binds * setup.processes
     print(f"SMS pacing: {arguments.targets:,} subscribers (1 in 10 Chinese), {arguments.runs} "
           f"runs, receipts after {arguments.dlr_delay} s; simulator limit "
           f"{RATE_PER_BIND:,.0f} parts/s per bind; channel: {setup.describe()}; limit "

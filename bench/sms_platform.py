@@ -91,11 +91,14 @@ _HANDED_OVER = [status for status in DeliveryStatus if status.was_handed_over]
 
 
 def add_platform_arguments(parser: argparse.ArgumentParser, *, binds: int,
-                           concurrency: int) -> None:
+                           concurrency: int, pool: str) -> None:
     parser.add_argument("--binds", type=int, default=binds,
                         help="binds of the SMS channel in each worker process")
     parser.add_argument("--concurrency", type=int, default=concurrency,
-                        help="worker processes, each with its own binds")
+                        help="worker processes, each with its own binds (prefork), or"
+                             " threads sharing one process and its binds (threads)")
+    parser.add_argument("--pool", choices=("prefork", "threads"), default=pool,
+                        help="the worker's pool (publisher worker --pool)")
     parser.add_argument("--admin-dsn", default=ADMIN_DSN,
                         help="PostgreSQL where a scratch database is made and dropped")
     parser.add_argument("--timeout", type=float, default=None,
@@ -116,10 +119,19 @@ class ChannelSetup:
     rate: float
     binds: int
     concurrency: int
+    pool: str
+
+    @property
+    def processes(self) -> int:
+        """Worker processes, each with its own binds."""
+        return 1 if self.pool == "threads" else self.concurrency
 
     def describe(self) -> str:
+        runs = (f"in 1 worker process of {self.concurrency} task threads"
+                if self.pool == "threads" else
+                f"in each of {self.concurrency} worker processes")
         return (f"{self.binds} binds, window {self.window}, rate {self.rate:,.0f} parts/s per "
-                f"bind, in each of {self.concurrency} worker processes")
+                f"bind, {runs}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +230,7 @@ class Platform:
                            "PUBLISHER_DATABASE_URL": self.database_url,
                            "PUBLISHER_BROKER_URL": self.broker_url}
             app = make_celery(load_settings(environment, directory))
-            with _worker(app, environment, directory, setup.concurrency) as pid:
+            with _worker(app, environment, directory, setup) as pid:
                 enqueued_at = time.time()
                 app.enqueue_fanout(message_id)
                 samples = self._follow(message_id, pid, enqueued_at + timeout)
@@ -333,12 +345,12 @@ def _answers_ping(app: PublisherCelery) -> bool:
 
 @contextmanager
 def _worker(app: PublisherCelery, environment: dict[str, str], directory: Path,
-            concurrency: int) -> Iterator[int]:
+            setup: ChannelSetup) -> Iterator[int]:
     """``publisher worker`` on the fan-out and SMS queues; its pid once it answers a ping."""
     with (directory / WORKER_LOG).open("wb") as output:
         process = subprocess.Popen(
             [str(PUBLISHER), "worker", "--queues", "fanout,channel.sms",
-             "--concurrency", str(concurrency)],
+             "--concurrency", str(setup.concurrency), "--pool", setup.pool],
             env=environment, stdout=output, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + READY_SECONDS

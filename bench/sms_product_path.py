@@ -71,14 +71,14 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = run_arguments("bench.sms_product_path", __doc__.splitlines()[0], 100_000)
     parser.add_argument("--window", type=int, default=DEFAULT_WINDOW,
                         help="outstanding parts per bind, for the ceiling and the product")
-    add_platform_arguments(parser, binds=2, concurrency=2)
+    add_platform_arguments(parser, binds=2, concurrency=2, pool="prefork")
     return parse_counts(parser, argv, "window", "binds", "concurrency")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _arguments(argv)
     setup = ChannelSetup(window=arguments.window, rate=UNLIMITED_RATE, binds=arguments.binds,
-                         concurrency=arguments.concurrency)
+                         concurrency=arguments.concurrency, pool=arguments.pool)
     timeout = run_timeout(arguments)
     print(f"SMS product path vs raw ceiling: {arguments.targets:,} subscribers (1 in 10 Chinese),"
           f" {arguments.runs} runs, simulator without a limit, receipts after "

@@ -38,6 +38,7 @@ log = logging.getLogger("publisher.serve")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 BEAT_SCHEDULE_FILE = "beat-schedule"
+WORKER_POOLS = ("prefork", "threads", "solo")
 # A warm shutdown lets the worker finish the batch in hand; after this it is killed
 # and acks_late hands the batch to the next worker.
 WORKER_STOP_SECONDS = 20.0
@@ -118,6 +119,8 @@ def _worker(arguments: argparse.Namespace) -> int:
         argv += ["--queues", arguments.queues]
     if arguments.concurrency:
         argv += ["--concurrency", str(arguments.concurrency)]
+    if arguments.pool:
+        argv += ["--pool", arguments.pool]
     if arguments.beat:
         argv += ["--beat", "--schedule", str(settings.paths.data_dir / BEAT_SCHEDULE_FILE)]
     try:
@@ -150,6 +153,11 @@ def add_serve_commands(commands: Any) -> None:
                         help="also run the periodic scheduler (outbox relay, expiry); "
                              "exactly one per installation")
     worker.add_argument("--concurrency", type=int, metavar="N",
-                        help="worker processes (default: one per CPU)")
+                        help="worker processes, or threads with --pool threads"
+                             " (default: one per CPU)")
+    worker.add_argument("--pool", choices=WORKER_POOLS,
+                        help="prefork (the default): a process per task; threads: tasks"
+                             " share one process and its SMS binds, so that one batch"
+                             " is sent while the one before is recorded (docs/sms.md)")
     add_data_dir_option(worker)
     worker.set_defaults(handler=_worker)

@@ -56,8 +56,13 @@ _TOKEN_EPSILON = 1e-9
 
 
 def default_burst(rate: float) -> float:
-    """1.5 parts, or 5 ms of traffic at high rates: enough to keep wake-up lateness."""
-    return max(1.5, rate * 0.005)
+    """1.5 parts, or 10 ms of traffic at higher rates: enough to keep wake-up lateness.
+
+    A bind's thread shares the interpreter with the worker's other threads,
+    and one that wakes while another holds the GIL waits up to the switch
+    interval (5 ms) for it: the bucket must hold that much.
+    """
+    return max(1.5, rate * 0.01)
 
 
 class Pacer:

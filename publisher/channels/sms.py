@@ -152,6 +152,10 @@ class SmsChannel(Channel[str]):
         self._references = ReferenceAllocator()
         self._answered = threading.Condition()
         self._outcomes: dict[_PartKey, _PartOutcome] = {}
+        # Parts of each send (by its number) still waiting for the SMSC's answer.
+        self._unanswered: dict[int, int] = {}
+        # Parts handed to each bind (by its id) by sends that still wait.
+        self._queued: dict[int, int] = {}
         self._sends = itertools.count(1)
 
     def start(self) -> list[Bind]:
@@ -162,11 +166,20 @@ class SmsChannel(Channel[str]):
         return render_sms(message.alert, message.msg_type, language, signature=self.signature)
 
     def _answer(self, key: Hashable, change: Callable[[_PartOutcome], None]) -> None:
+        part = cast(_PartKey, key)
         with self._answered:
-            outcome = self._outcomes.get(cast(_PartKey, key))
-            if outcome is not None:
-                change(outcome)
-                self._answered.notify_all()
+            outcome = self._outcomes.get(part)
+            if outcome is None:
+                return
+            was_answered = outcome.answered
+            change(outcome)
+            if outcome.answered and not was_answered:
+                # The sender waits for its last answer, not each one: with a
+                # thousand parts, waking it for each would cost it more than
+                # the parts themselves.
+                self._unanswered[part.send] -= 1
+                if not self._unanswered[part.send]:
+                    self._answered.notify_all()
 
     def send(self, message: OutgoingMessage, targets: Sequence[TargetRef]) -> list[SendResult]:
         route, binds = self.routes.choose(self.bind_timeout)
@@ -246,25 +259,30 @@ class SmsChannel(Channel[str]):
         with self._answered:
             self._outcomes.update({key: _PartOutcome() for keys in submitted.values()
                                    for key in keys})
+            self._unanswered[send] = sum(map(len, submitted.values()))
+            # Sends of other tasks of this process may have parts queued on the
+            # same binds: the bind paces those first, and the wait allows for them.
+            ahead = max((self._queued.get(id(binds[index]), 0) + len(parts)
+                         for index, parts in by_bind.items()), default=0)
+            for index, parts in by_bind.items():
+                self._queued[id(binds[index])] = self._queued.get(id(binds[index]), 0) + len(parts)
         try:
             for bind_index, parts in by_bind.items():
                 binds[bind_index].submit(parts)
-            # The bind paces its parts: the last one leaves that long after the first.
-            pacing = max(map(len, by_bind.values()), default=0) / settings.rate
-            return self._wait(submitted, settings.response_timeout + pacing)
+            return self._wait(send, submitted, settings.response_timeout + ahead / settings.rate)
         finally:
             with self._answered:
+                del self._unanswered[send]
+                for index, parts in by_bind.items():
+                    self._queued[id(binds[index])] -= len(parts)
                 for keys in submitted.values():
                     for key in keys:
                         self._outcomes.pop(key, None)
 
-    def _wait(self, submitted: Mapping[int, list[_PartKey]], timeout: float
+    def _wait(self, send: int, submitted: Mapping[int, list[_PartKey]], timeout: float
               ) -> dict[int, list[_PartOutcome]]:
         with self._answered:
-            self._answered.wait_for(
-                lambda: all(self._outcomes[key].answered
-                            for keys in submitted.values() for key in keys),
-                timeout=timeout)
+            self._answered.wait_for(lambda: not self._unanswered[send], timeout=timeout)
             return {item: [replace(self._outcomes[key]) for key in keys]
                     for item, keys in submitted.items()}
 
