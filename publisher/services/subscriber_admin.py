@@ -79,8 +79,7 @@ def _check_fields(fields: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
                            field=unknown[0])
 
 
-def _contact_points(session: Session, value: Any, owner: Subscriber | None
-                    ) -> list[tuple[ContactKind, str]]:
+def _contact_points(session: Session, value: Any) -> list[tuple[ContactKind, str]]:
     if not isinstance(value, list) or not value:
         raise InvalidInput("required: a list of {kind, value}", field="contact_points")
     points = []
@@ -88,13 +87,20 @@ def _contact_points(session: Session, value: Any, owner: Subscriber | None
         where = f"contact_points[{index}]"
         if not isinstance(item, dict):
             raise InvalidInput("must be an object with kind and value", field=where)
-        kind, address = contact_point(item.get("kind"), item.get("value"), f"{where}.value")
-        holder = find_subscriber(session, kind, address)
-        if holder is not None and holder is not owner:
-            raise Conflict(f"{address} reaches another subscriber already: change that one",
-                           field=f"{where}.value")
-        points.append((kind, address))
+        points.append(_unclaimed_contact_point(session, item, None, f"{where}.value"))
     return points
+
+
+def _unclaimed_contact_point(session: Session, fields: Mapping[str, Any],
+                             owner: Subscriber | None, field: str) -> tuple[ContactKind, str]:
+    """``{kind, value}`` as stored; a conflict on ``field`` when it reaches anybody but
+    ``owner`` already."""
+    kind, address = contact_point(fields.get("kind"), fields.get("value"), field)
+    holder = find_subscriber(session, kind, address)
+    if holder is not None and holder is not owner:
+        raise Conflict(f"{address} reaches another subscriber already: change that one",
+                       field=field)
+    return kind, address
 
 
 def _district_codes(value: Any, districts: DistrictNames) -> list[str]:
@@ -136,7 +142,7 @@ def add_subscriber_as_staff(session: Session, actor: Actor, fields: Mapping[str,
     """A new subscriber with the body's contact points, districts, language and test flag."""
     require_role(actor, Role.ADMIN, "adding a subscriber")
     _check_fields(fields, _BODY_FIELDS)
-    points = _contact_points(session, fields.get("contact_points"), None)
+    points = _contact_points(session, fields.get("contact_points"))
     codes = _district_codes(fields.get("districts"), districts)
     if not codes:
         raise InvalidInput("required: at least one district", field="districts")
@@ -179,10 +185,10 @@ def add_contact_point_as_staff(session: Session, actor: Actor, kind: str, value:
     require_role(actor, Role.ADMIN, "changing a subscriber")
     _check_fields(fields, ("kind", "value"))
     subscriber = _subscriber(session, kind, value)
-    points = _contact_points(session, [dict(fields)], subscriber)
-    update_subscriber(session, subscriber, contact_points=points)
+    point = _unclaimed_contact_point(session, fields, subscriber, "value")
+    update_subscriber(session, subscriber, contact_points=[point])
     audit.record(session, actor, "add_contact_point", detail={
-        "subscriber_id": subscriber.id, "kind": points[0][0].value})
+        "subscriber_id": subscriber.id, "kind": point[0].value})
     return subscriber
 
 

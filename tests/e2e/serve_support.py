@@ -37,6 +37,14 @@ def command_environment() -> dict[str, str]:
 class Installation:
     data_dir: Path
     port: int
+    # The configuration file its commands read (PUBLISHER_CONFIG); None runs on the defaults.
+    config: Path | None = None
+
+    def environment(self) -> dict[str, str]:
+        environment = command_environment()
+        if self.config is not None:
+            environment["PUBLISHER_CONFIG"] = str(self.config)
+        return environment
 
     @property
     def url(self) -> str:
@@ -46,7 +54,7 @@ class Installation:
         done = subprocess.run(
             [str(BIN / "publisher"), *arguments, "--data-dir", str(self.data_dir)],
             input=stdin, capture_output=True, text=True, timeout=60,
-            env=command_environment(), check=False)
+            env=self.environment(), check=False)
         assert done.returncode == 0, done.stderr
         return done.stdout
 
@@ -82,7 +90,7 @@ def serving(installation: Installation, log: Path,
         process = subprocess.Popen(
             [str(BIN / "publisher"), command, "--host", "127.0.0.1",
              "--port", str(installation.port), "--data-dir", str(installation.data_dir)],
-            stdout=output, stderr=subprocess.STDOUT, env=command_environment())
+            stdout=output, stderr=subprocess.STDOUT, env=installation.environment())
     try:
         _wait_healthy(installation.url, process)
         yield process

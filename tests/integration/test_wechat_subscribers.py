@@ -114,6 +114,31 @@ async def test_an_openid_reaches_one_subscriber_only_and_only_admins_manage_them
     assert (await admin_api.call("GET", WECHAT)).status == 401
 
 
+@pytest.mark.asyncio
+async def test_a_contact_point_taken_by_another_subscriber_is_refused_on_value(
+        admin_api: Api) -> None:
+    await _add(admin_api)
+    other = await admin_api.call("POST", "/api/subscribers", user="admin", json_body={
+        "contact_points": [{"kind": "msisdn", "value": "13800138000"}], "districts": ["朝阳"]})
+    assert other.status == 201, other.body
+    before = _targets(admin_api.sessions)
+
+    taken = await admin_api.call("POST", "/api/subscribers/msisdn/13800138000/contact-points",
+                                 user="admin", json_body={"kind": "wechat_openid",
+                                                          "value": OPENID})
+    assert (taken.status, taken.body["field"]) == (409, "value"), taken.body
+    assert OPENID in taken.body["reason"]
+    empty = await admin_api.call("POST", f"{WECHAT}/contact-points", user="admin",
+                                 json_body={"kind": "msisdn", "value": " "})
+    assert (empty.status, empty.body["field"]) == (400, "value"), empty.body
+    assert _targets(admin_api.sessions) == before
+    # Its own contact point again is no conflict: nothing to add.
+    again = await admin_api.call("POST", f"{WECHAT}/contact-points", user="admin",
+                                 json_body={"kind": "wechat_openid", "value": OPENID})
+    assert again.status == 200, again.body
+    assert again.body["contact_points"] == [{"kind": "wechat_openid", "value": OPENID}]
+
+
 def test_openids_the_api_answered_43004_for_are_retired(
         session_factory: sessionmaker[Session]) -> None:
     with session_factory() as session:
