@@ -244,12 +244,20 @@ class SmsChannel(Channel[str]):
         settings = route.settings
         submitted: dict[int, list[_PartKey]] = {}
         by_bind: dict[int, list[SubmitPart]] = {}
-        for index, text in enumerate(texts):
+        # Each text goes whole to the bind with the fewest parts to send, those
+        # queued by other sends included: binds given texts in turn would get
+        # every long (Chinese) text on one of them when they come evenly spaced,
+        # and the others would idle while it finishes.
+        with self._answered:
+            loads = [self._queued.get(id(bind), 0) for bind in binds]
+        for text in texts:
             encoded = text.encoded
             keys = [_PartKey(send, text.item, sequence)
                     for sequence in range(1, encoded.part_count + 1)]
             submitted[text.item] = keys
-            by_bind.setdefault((send + index) % len(binds), []).extend(
+            lightest = loads.index(min(loads))
+            loads[lightest] += encoded.part_count
+            by_bind.setdefault(lightest, []).extend(
                 SubmitPart(key, _international(text.address), octets, encoded.data_coding,
                            encoded.esm_class, settings.source_addr,
                            source_addr_ton=settings.source_addr_ton,
