@@ -12,7 +12,8 @@ wait on each other in a circle) before their parts are read: receipts of
 the parts of one delivery recorded by two workers at once take turns, and
 the second sees what the first wrote, so no aggregate is lost between them.
 A part never moves to another delivery, so parts are found by provider id
-before the lock.
+before the lock. SQLite has one lock for the whole database, taken before
+anything is read (``lock_for_writing``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlalchemy import ColumnElement, Table, bindparam, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from publisher.channels.base import DeliveryStatus, ParsedReceipt
+from publisher.store.db import lock_for_writing
 from publisher.store.models import Delivery, DeliveryPart, ReceiptOutcome, utcnow
 
 __all__ = ["Correlation"]
@@ -129,6 +131,7 @@ class Correlation:
 
     def __init__(self, session: Session, channel: str, provider_ids: Collection[str]) -> None:
         self._session = session
+        lock_for_writing(session)
         wanted = sorted(set(provider_ids))
         part_ids = _first_by_provider(session, DeliveryPart.id, DeliveryPart.provider_id,
                                       DeliveryPart.channel == channel, wanted)

@@ -17,7 +17,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["make_engine", "make_session_factory", "session_scope", "upgrade_database"]
+__all__ = ["lock_for_writing", "make_engine", "make_session_factory", "session_scope",
+           "upgrade_database"]
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Writers queue behind each other on SQLite; this is how long one waits.
@@ -74,6 +75,23 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def lock_for_writing(session: Session) -> None:
+    """Hold the database's write lock from now until the session's transaction ends.
+
+    PostgreSQL locks the rows a transaction reads ``FOR UPDATE``; SQLite
+    ignores that clause, and its driver starts a transaction only at the
+    first write, so two writers could each read a row, decide, and write
+    over the other's decision. On SQLite this takes the one write lock
+    before anything is read (``BEGIN IMMEDIATE``), waiting for it as any
+    writer does; a transaction that has written already holds it.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    if not connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def alembic_config(url: str) -> Config:
