@@ -1,14 +1,16 @@
 """``publisher demo``: the whole platform on embedded defaults, ready to try with curl.
 
 It makes (once; later runs reuse them) a demo author, approver and administrator
-with API tokens, a few memory-channel targets and SMS test subscribers in Chaoyang
-and Haidian, starts the SMSC simulator and the LED board and speaker
-simulators (``demo_devices``, for the device channels the configuration
-names), prints how to reach it all, then runs ``publisher serve`` on the
+with API tokens, a few memory-channel targets, SMS test subscribers in Chaoyang
+and Haidian and followers of the WeChat account, starts the SMSC simulator,
+the WeChat simulator (``demo_wechat``) and the LED board and speaker
+simulators (``demo_devices``), each for a channel the configuration names,
+prints how to reach it all, then runs ``publisher serve`` on the
 configuration ``config/demo.toml`` (unless ``PUBLISHER_CONFIG`` names
 another), and walks one alert by SMS from draft to delivered
-(``demo_walkthrough``), then one for Chaoyang to its boards and speakers, and
-its Cancel (``demo_device_walkthrough``).
+(``demo_walkthrough``), the same alert on the feeds, the public page and
+WeChat, and its Cancel (``demo_public_walkthrough``), then one for Chaoyang
+to its boards and speakers, and its Cancel (``demo_device_walkthrough``).
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ from publisher.cli_errors import EXIT_OK, UsageError
 from publisher.cli_serve import add_address_options, run_web
 from publisher.cli_settings import prepared_settings
 from publisher.cli_sim import DEFAULT_CONTROL_PORT
+from publisher.cli_sim_wechat import DEFAULT_PORT as DEFAULT_WECHAT_PORT
 from publisher.cli_users import run_in_session
-from publisher.config import Settings, load_paths
+from publisher.config import ConfigError, Settings, load_paths
 from publisher.demo_device_walkthrough import DeviceWalkthrough
 from publisher.demo_devices import ACK_DELAY, DEFAULT_PORTS, LED, SPEAKER, DemoDevices
+from publisher.demo_public_walkthrough import PublicWalkthrough
 from publisher.demo_sms import DEMO_SUBSCRIBERS, DLR_DELAY, DemoSmsc, ensure_subscribers, sms_route
 from publisher.demo_walkthrough import (
     DEMO_STATUS,
@@ -45,10 +49,21 @@ from publisher.demo_walkthrough import (
     Walkthrough,
     WalkthroughStep,
 )
+from publisher.demo_wechat import (
+    DEMO_FOLLOWERS,
+    FAILURE_SHARE,
+    RECEIPT_DELAY,
+    DemoWechat,
+    demo_wechat_options,
+    ensure_followers,
+)
 from publisher.services.errors import Unauthenticated
+from publisher.services.feeds import FeedOptions
+from publisher.services.public_alerts import FEED_CHANNEL
 from publisher.services.targets import reaches_only_test_targets
 from publisher.services.users import actor_for_token, create_token, create_user
 from publisher.store.models import Target, User
+from publisher.web.wechat_callback import CALLBACK_PATH
 
 __all__ = ["DEMO_TARGETS", "DEMO_USERS", "add_demo_command", "prepare_demo"]
 
@@ -76,9 +91,9 @@ DEMO_USERS = (DemoUser("demo-author", "author", "AUTHOR_TOKEN"),
 DEMO_TARGETS = (("110105", 2, 1), ("110108", 2, 1))
 
 _NOT_BUILT_YET = (
-    "channels besides the memory channel, SMS over SMPP, LED boards and speakers:"
-    " Twilio-compatible SMS, WeChat-style push, RSS/Atom feeds, district nodes, MQTT terminals",
-    "the warning-center web UI and the public pages",
+    "channels besides the memory channel, SMS over SMPP, LED boards and speakers, WeChat-style"
+    " push and the feeds: Twilio-compatible SMS, district nodes, MQTT terminals",
+    "the warning-center web UI",
     "the earthquake early-warning fast path and agency intake",
 )
 
@@ -182,14 +197,32 @@ def _print_devices(fleet: DemoDevices) -> None:
               f" each push; test devices, registered after the SMS walk-through")
 
 
+def _print_public(url: str, feed: bool, wechat: DemoWechat | None) -> None:
+    if feed:
+        print(f"Feeds:     {url}/feeds/alerts.atom and {url}/feeds/alerts.rss; the public page"
+              f" {url}/ (?lang=zh-CN or ?lang=en-US)")
+    if wechat is None:
+        return
+    print(f"WeChat:    simulator on {wechat.base_url} (appid {wechat.options.appid}), send-job"
+          f" events to {wechat.callback_url} {RECEIPT_DELAY:g} s after each message,"
+          f" {FAILURE_SHARE:.0%} of them failed")
+    kind = "test followers" if reaches_only_test_targets(DEMO_STATUS.value) else "followers"
+    for follower in DEMO_FOLLOWERS:
+        also = f" (the SMS subscriber {follower.number})" if follower.number else ""
+        print(f"           {kind} in {follower.district} ({follower.language}):"
+              f" {follower.openid}{also}")
+
+
 def _print_welcome(settings: Settings, url: str, credentials: dict[str, dict[str, str]],
-                   smsc: DemoSmsc | None, fleet: DemoDevices | None = None) -> None:
+                   smsc: DemoSmsc | None, *, fleet: DemoDevices | None = None,
+                   wechat: DemoWechat | None = None) -> None:
     print("Public alert publishing platform: demo on embedded defaults\n")
     print(f"Web API:   {url}   (health: {url}/health)")
     print(f"Data:      {settings.paths.data_dir} (SQLite database, SQLite broker, keys)")
     print("Targets:   memory channel, test and public targets in Chaoyang and Haidian")
     if smsc is not None:
         _print_sms(smsc)
+        _print_public(url, FEED_CHANNEL in settings.channels, wechat)
     if fleet is not None:
         _print_devices(fleet)
     print()
@@ -217,17 +250,34 @@ def demo_environment(environ: dict[str, str]) -> dict[str, str]:
             "PUBLISHER_CONFIG": str(load_paths(environ).config_dir / DEMO_CONFIG_FILE)}
 
 
+def _require_demo_address(option: str, address: object, port: int, why: str) -> None:
+    if not isinstance(address, str) or urlsplit(address).port != port:
+        raise UsageError(f"{option}: {address!r} is not the demo's address: {why}; set it to"
+                         f" http://127.0.0.1:{port}, or run the demo with the port it names"
+                         " (--port)")
+
+
 def _device_kinds(settings: Settings, port: int) -> list[str]:
     """The device channels the configuration names, each acked at the demo's own port."""
     kinds = [kind for kind in (LED, SPEAKER) if kind in settings.channels]
     for kind in kinds:
-        callback = settings.channel_options.get(kind, {}).get("callback_url")
-        if not isinstance(callback, str) or urlsplit(callback).port != port:
-            raise UsageError(f"channel_options.{kind}.callback_url: {callback!r} is not the"
-                             f" demo's address: its devices ack there and fetch audio from"
-                             f" it; set it to http://127.0.0.1:{port}, or run the demo with"
-                             " the port it names (--port)")
+        _require_demo_address(f"channel_options.{kind}.callback_url",
+                              settings.channel_options.get(kind, {}).get("callback_url"), port,
+                              "its devices ack there and fetch audio from it")
     return kinds
+
+
+def _feed_on(settings: Settings, port: int) -> bool:
+    """Whether the configuration names the feed, whose links then lead to the demo's port."""
+    if FEED_CHANNEL not in settings.channels:
+        return False
+    try:
+        public_url = FeedOptions.read(settings).site.public_url
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+    _require_demo_address("channel_options.feed.public_url", public_url, port,
+                          "the feeds' ids and links and the page's lead there")
+    return True
 
 
 def _repeat(settings: Settings) -> int:
@@ -254,10 +304,15 @@ def _demo_devices(settings: Settings, arguments: argparse.Namespace,
 
 
 def _steps(settings: Settings, url: str, credentials: dict[str, dict[str, str]],
-           smsc: DemoSmsc, fleet: DemoDevices | None) -> list[WalkthroughStep]:
+           smsc: DemoSmsc, *, fleet: DemoDevices | None,
+           wechat: DemoWechat | None) -> list[WalkthroughStep]:
     people = DemoPeople(credentials[DEMO_USERS[0].username]["token"],
                         credentials[DEMO_USERS[1].username]["token"])
-    steps: list[WalkthroughStep] = [SmsWalkthrough(smsc, url, people)]
+    sms = SmsWalkthrough(smsc, url, people)
+    steps: list[WalkthroughStep] = [sms]
+    feed = FEED_CHANNEL in settings.channels
+    if feed or wechat is not None:
+        steps.append(PublicWalkthrough(sms, url, feed=feed, wechat=wechat))
     if fleet is not None:
         steps.append(DeviceWalkthrough(
             fleet, url, people, repeat=_repeat(settings),
@@ -274,31 +329,49 @@ def _demo(arguments: argparse.Namespace) -> int:
         _print_welcome(settings, url, credentials, None)
         return EXIT_OK
     route = sms_route(settings)
-    run_in_session(settings, lambda session: ensure_subscribers(
-        session, is_test=reaches_only_test_targets(DEMO_STATUS.value)))
+    _feed_on(settings, arguments.port)
+    wechat_options = demo_wechat_options(settings, arguments.wechat_port)
+    is_test = reaches_only_test_targets(DEMO_STATUS.value)
+
+    def subscribe(session: Session) -> None:
+        ensure_subscribers(session, is_test=is_test)
+        if wechat_options is not None:
+            ensure_followers(session, is_test=is_test)
+
+    run_in_session(settings, subscribe)
     smsc = DemoSmsc(settings, route, arguments.smsc_control_port)
     fleet: DemoDevices | None = None
+    wechat: DemoWechat | None = None
     try:
+        if wechat_options is not None:
+            wechat = DemoWechat(wechat_options, url + CALLBACK_PATH)
         fleet = _demo_devices(settings, arguments, url)
-        _print_welcome(settings, url, credentials, smsc, fleet)
-        walkthrough = Walkthrough(_steps(settings, url, credentials, smsc, fleet))
+        _print_welcome(settings, url, credentials, smsc, fleet=fleet, wechat=wechat)
+        walkthrough = Walkthrough(_steps(settings, url, credentials, smsc, fleet=fleet,
+                                         wechat=wechat))
         return run_web(settings, arguments.host, arguments.port, with_worker=True,
                        worker_environment=environment, contexts=[walkthrough])
     finally:
         if fleet is not None:
             fleet.stop()
+        if wechat is not None:
+            wechat.stop()
         smsc.stop()
 
 
 def add_demo_command(commands: Any) -> None:
     demo = commands.add_parser(
         "demo", help="make demo users, targets and subscribers, run the platform (serve) and"
-                     " the SMSC, LED board and speaker simulators, and send one alert by SMS"
-                     " and one to Chaoyang's boards and speakers")
+                     " the SMSC, WeChat, LED board and speaker simulators, and send one alert"
+                     " by SMS, WeChat and the feeds, and one to Chaoyang's boards and"
+                     " speakers")
     add_address_options(demo)
     demo.add_argument("--smsc-control-port", type=int, default=DEFAULT_CONTROL_PORT,
                       metavar="PORT", help="the simulator's control port, for texts from"
                                            f" phones (default {DEFAULT_CONTROL_PORT})")
+    demo.add_argument("--wechat-port", type=int, default=DEFAULT_WECHAT_PORT, metavar="PORT",
+                      help="the WeChat simulator's port, which channel_options.wechat.base_url"
+                           f" names (default {DEFAULT_WECHAT_PORT})")
     for kind in (LED, SPEAKER):
         demo.add_argument(f"--{kind}-port", type=int, default=DEFAULT_PORTS[kind],
                           metavar="PORT", help=f"the {kind} simulator's port (default"

@@ -25,9 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
-from sqlalchemy import select
 
-from publisher.cap.model import MsgType
 from publisher.channels.led_preview import FontNotFoundError
 from publisher.demo_device_report import (
     Count,
@@ -41,6 +39,7 @@ from publisher.demo_device_report import (
 )
 from publisher.demo_devices import LED, SPEAKER, DemoDevices
 from publisher.demo_walkthrough import (
+    CANCEL_REASON,
     DELIVERY_SECONDS,
     DEMO_STATUS,
     WORKER_START_SECONDS,
@@ -48,12 +47,13 @@ from publisher.demo_walkthrough import (
     Published,
     Waiting,
     alert_content,
+    cancel_command,
     publish_alert,
     wait_final,
+    wait_for_cancel,
 )
 from publisher.sample_alert import rainstorm_red_warning
 from publisher.store.db import session_scope
-from publisher.store.models import Message
 from publisher.web.context import SESSIONS
 from publisher.web.subscribers import DISTRICT_NAMES
 
@@ -62,8 +62,6 @@ __all__ = ["CANCEL_REASON", "CHAOYANG", "DeviceWalkthrough"]
 CHAOYANG = "110105"
 # The sample warning's colour, which its boards show.
 WARNING_COLOUR = "red"
-CANCEL_REASON = "demo: the rain has passed"
-_WATCH_SECONDS = 0.5
 
 
 def _deliveries(counts: Mapping[str, Mapping[str, int]]) -> str:
@@ -108,9 +106,7 @@ class DeviceWalkthrough:
         self._where_to_look(published)
         self._reconcile(app, published, final)
         print("Cancel it (the boards clear, the speakers stop and play the all-clear):")
-        print("  curl -s -X POST -H \"Authorization: Bearer $APPROVER_TOKEN\" -H \"Content-Type:"
-              f" application/json\" -d '{{\"reason\": \"{CANCEL_REASON}\"}}'"
-              f" \"$URL/api/alerts/{published.alert_id}/cancel\"", flush=True)
+        print(f"  {cancel_command(published.alert_id)}", flush=True)
         return functools.partial(self._after_cancel, app, published, stopping)
 
     def _state_urls(self, kind: str) -> list[str]:
@@ -166,7 +162,7 @@ class DeviceWalkthrough:
 
     def _after_cancel(self, app: web.Application, published: Published,
                       stopping: threading.Event) -> None:
-        cancel = self._wait_for_cancel(app, published.alert_id, stopping)
+        cancel = wait_for_cancel(app, published.alert_id, stopping)
         if cancel is None:
             return
         final = wait_final(app, cancel.id, self.fleet.kinds, stopping)
@@ -188,19 +184,6 @@ class DeviceWalkthrough:
               f" {cancel.identifier}; " + "; ".join(parts))
         print(f"  deliveries of the Cancel: {_deliveries(counts)}; acks: {_states(acks)}",
               flush=True)
-
-    @staticmethod
-    def _wait_for_cancel(app: web.Application, alert_id: int,
-                         stopping: threading.Event) -> Message | None:
-        while not stopping.is_set():
-            with session_scope(app[SESSIONS]) as session:
-                cancel = session.scalars(select(Message).where(
-                    Message.alert_id == alert_id,
-                    Message.msg_type == MsgType.CANCEL.value)).first()
-            if cancel is not None:
-                return cancel
-            stopping.wait(_WATCH_SECONDS)
-        return None
 
 
 def _states(acks: Mapping[str, int]) -> str:

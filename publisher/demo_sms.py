@@ -38,9 +38,8 @@ from publisher.sim.smsc_control import start_control
 from publisher.sim.smsc_state import PartLog, ReassembledMessage
 from publisher.store.models import ContactKind, Target
 
-__all__ = ["DEMO_SUBSCRIBERS", "DemoSmsc", "SmsTally", "ensure_subscribers", "reached_numbers",
-           "sms_route",
-           "tally"]
+__all__ = ["DEMO_SUBSCRIBERS", "DemoSmsc", "SmsTally", "ensure_subscribers", "reached_addresses",
+           "reached_numbers", "sms_route", "tally"]
 
 # (district, language, numbers): Chinese texts in Chaoyang, English ones in Haidian.
 DEMO_SUBSCRIBERS = (("110105", "zh-CN", ("+8613800000101", "+8613800000102")),
@@ -79,14 +78,20 @@ def ensure_subscribers(session: Session, *, is_test: bool) -> int:
     return made
 
 
-def reached_numbers(session: Session, *, test_only: bool) -> list[str]:
-    """The demo numbers an alert for both demo districts reaches now."""
-    numbers = [number for _, _, group in DEMO_SUBSCRIBERS for number in group]
+def reached_addresses(session: Session, channel: str, addresses: Collection[str], *,
+                      test_only: bool) -> list[str]:
+    """Those of ``addresses`` on ``channel`` that an alert for their district reaches now."""
     query = select(Target.address).where(
-        Target.channel == SMS_CHANNEL, Target.active, Target.address.in_(numbers))
+        Target.channel == channel, Target.active, Target.address.in_(list(addresses)))
     if test_only:
         query = query.where(Target.is_test)
     return list(session.scalars(query.order_by(Target.address)))
+
+
+def reached_numbers(session: Session, *, test_only: bool) -> list[str]:
+    """The demo numbers an alert for both demo districts reaches now."""
+    numbers = [number for _, _, group in DEMO_SUBSCRIBERS for number in group]
+    return reached_addresses(session, SMS_CHANNEL, numbers, test_only=test_only)
 
 
 @dataclass(frozen=True, slots=True)

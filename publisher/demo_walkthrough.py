@@ -5,13 +5,16 @@ submits it, the demo approver approves it, and its fan-out starts as the API
 starts it: the services and the fan-out trigger of the running web app),
 waits until its deliveries are final, and prints where to look and a
 reconciliation of what reached whom. Once every step has run, the demo says
-how to stop it, and each step may then wait for the reader's next move.
+how to stop it, and each step may then wait for the reader's next move (a
+Cancel, say): all of them at once, as the reader may make them in any order.
 
 The SMS step (``SmsWalkthrough``): once the SMS worker has bound to the
 simulator, an Exercise rainstorm warning for Chaoyang and Haidian goes to
 their test subscribers; the reconciliation holds the subscribers it should
 reach against the simulator's part log (messages reassembled from their
-parts) and the deliveries the receipts marked delivered.
+parts) and the deliveries the receipts marked delivered. The alert it
+published stays its ``published``, for the steps that follow it through
+other channels.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from publisher.cap.districts import GB_T_2260
-from publisher.cap.model import Alert, Area, Info, NamedValue, Status
+from publisher.cap.model import Alert, Area, Info, MsgType, NamedValue, Status
 from publisher.cap.views import alert_to_json
 from publisher.demo_sms import DemoSmsc, reached_numbers, tally
 from publisher.sample_alert import rainstorm_red_warning
@@ -44,6 +47,7 @@ from publisher.store.models import Delivery, DeliveryStatus, Message
 from publisher.web.context import FANOUT, SESSIONS, SIGNER
 
 __all__ = [
+    "CANCEL_REASON",
     "DELIVERY_SECONDS",
     "DEMO_STATUS",
     "WORKER_START_SECONDS",
@@ -54,9 +58,11 @@ __all__ = [
     "Walkthrough",
     "WalkthroughStep",
     "alert_content",
+    "cancel_command",
     "demo_alert_content",
     "publish_alert",
     "wait_final",
+    "wait_for_cancel",
 ]
 
 log = logging.getLogger(__name__)
@@ -67,6 +73,7 @@ DEMO_STATUS = Status.EXERCISE
 WORKER_START_SECONDS = 120.0
 DELIVERY_SECONDS = 120.0
 _POLL_SECONDS = 0.3
+CANCEL_REASON = "demo: the rain has passed"
 _DISTRICTS = (("110105", "北京市朝阳区", "Chaoyang District, Beijing"),
               ("110108", "北京市海淀区", "Haidian District, Beijing"))
 
@@ -111,8 +118,12 @@ class Walkthrough:
         if stopping.is_set():
             return
         print("Ctrl-C stops everything.", flush=True)
-        for step, wait in waiting:
-            self._guarded(step, wait)
+        threads = [threading.Thread(target=self._guarded, args=(step, wait),
+                                    name=f"demo: {step.name}") for step, wait in waiting]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     @staticmethod
     def _guarded(step: WalkthroughStep, work: Callable[[], Waiting | None]) -> Waiting | None:
@@ -193,6 +204,27 @@ def wait_final(app: web.Application, message_id: int, channels: Collection[str],
     return False
 
 
+def cancel_command(alert_id: int) -> str:
+    """The ``curl`` by which the demo approver cancels an alert, as the reader pastes it."""
+    return ("curl -s -X POST -H \"Authorization: Bearer $APPROVER_TOKEN\" -H \"Content-Type:"
+            f" application/json\" -d '{{\"reason\": \"{CANCEL_REASON}\"}}'"
+            f" \"$URL/api/alerts/{alert_id}/cancel\"")
+
+
+def wait_for_cancel(app: web.Application, alert_id: int,
+                    stopping: threading.Event) -> Message | None:
+    """Wait until the alert has a Cancel (the reader's, by the API); None once stopping."""
+    while not stopping.is_set():
+        with session_scope(app[SESSIONS]) as session:
+            cancel = session.scalars(select(Message).where(
+                Message.alert_id == alert_id,
+                Message.msg_type == MsgType.CANCEL.value)).first()
+        if cancel is not None:
+            return cancel
+        stopping.wait(_POLL_SECONDS)
+    return None
+
+
 class SmsWalkthrough:
     """The SMS step: see the module's documentation."""
 
@@ -202,6 +234,7 @@ class SmsWalkthrough:
         self.smsc = smsc
         self.url = url
         self.people = people
+        self.published: Published | None = None
 
     def run(self, app: web.Application, loop: asyncio.AbstractEventLoop,
             stopping: threading.Event) -> None:
@@ -215,6 +248,7 @@ class SmsWalkthrough:
                 session, test_only=reaches_only_test_targets(DEMO_STATUS.value))
         since = datetime.now(UTC)
         published = publish_alert(app, loop, self.people, demo_alert_content(since))
+        self.published = published
         message = published.message
         # With no demo number left subscribed there is nothing to wait for.
         final = not numbers or wait_final(app, message.id, [SMS_CHANNEL], stopping)

@@ -1,8 +1,10 @@
 """``publisher demo`` as a process, for the demo tests: what it prints, its API, its data.
 
 The demo runs on a fresh data directory and free ports, with a configuration
-written for the test (``demo_config``): SMS through its SMSC simulator, and
-the device channels when asked, acked at the demo's own address. The test
+written for the test (``demo_config``): SMS through its SMSC simulator, the
+device channels when asked, acked at the demo's own address, and the public
+channels when asked: the feed, linking to the demo's own address, and WeChat
+through its simulator. The test
 reads what the demo prints (``Demo.line``), asks the REST API with the
 demo's tokens, and reads what the simulators hold.
 """
@@ -23,8 +25,8 @@ from typing import Any
 
 from tests.e2e.serve_support import BIN, command_environment, free_port
 
-__all__ = ["DEMO_SECONDS", "STOP_SECONDS", "WAIT_SECONDS", "Demo", "api", "eventually",
-           "get_json", "running_demo"]
+__all__ = ["DEMO_SECONDS", "STOP_SECONDS", "WAIT_SECONDS", "Demo", "api", "deliveries",
+           "eventually", "get_json", "running_demo"]
 
 DEMO_SECONDS = 240.0
 WAIT_SECONDS = 90.0
@@ -69,26 +71,42 @@ class Demo:
 
 
 def demo_config(directory: Path, smsc_port: int, demo_port: int, *,
-                devices: Sequence[str] = ()) -> Path:
-    """The demo's configuration: SMS to its simulator, and ``devices`` acked at its address."""
+                devices: Sequence[str] = (), wechat_port: int | None = None) -> Path:
+    """The demo's configuration: SMS to its simulator, ``devices`` acked at its address, and
+    with a ``wechat_port`` the feed and WeChat through the simulator at that port."""
     path = directory / "demo.toml"
-    text = (f"channels = {json.dumps(['memory', 'sms', *devices])}\n"
+    public = [] if wechat_port is None else ["feed", "wechat"]
+    text = (f"channels = {json.dumps(['memory', 'sms', *public, *devices])}\n"
             "[channel_options.sms]\n"
             f'host = "127.0.0.1"\nport = {smsc_port}\n'
             'system_id = "publisher"\npassword = "secret"\nsource_addr = "12379"\n'
             "message_id_base = 16\n")
     for kind in devices:
         text += f'[channel_options.{kind}]\ncallback_url = "http://127.0.0.1:{demo_port}"\n'
+    if wechat_port is not None:
+        text += ("[channel_options.feed]\n"
+                 f'public_url = "http://127.0.0.1:{demo_port}"\ntest_target = true\n'
+                 "[channel_options.wechat]\n"
+                 f'base_url = "http://127.0.0.1:{wechat_port}"\n'
+                 'appid = "wx0000000000demo"\nsecret = "demo-app-secret"\n'
+                 'template_id = "ALERT-TEMPLATE-1"\ncallback_token = "demo-callback-token"\n'
+                 "rate_per_second = 50\n")
     path.write_text(text, encoding="utf-8")
     return path
 
 
 @contextmanager
 def running_demo(directory: Path, *, devices: Sequence[str] = (),
-                 options: Sequence[str] = ()) -> Iterator[Demo]:
-    """``publisher demo`` on free ports until the block ends (then Ctrl-C, as a user stops it)."""
+                 options: Sequence[str] = (), public: bool = False) -> Iterator[Demo]:
+    """``publisher demo`` on free ports until the block ends (then Ctrl-C, as a user stops it).
+
+    ``public``: with the feed and WeChat (its simulator on a free port too).
+    """
     port = free_port()
-    config = demo_config(directory, free_port(), port, devices=devices)
+    wechat_port = free_port() if public else None
+    config = demo_config(directory, free_port(), port, devices=devices, wechat_port=wechat_port)
+    if wechat_port is not None:
+        options = [*options, "--wechat-port", str(wechat_port)]
     environment = {**command_environment(), "PUBLISHER_CONFIG": str(config)}
     log = directory / "demo.log"
     with log.open("ab") as errors:
@@ -124,6 +142,16 @@ def api(url: str, token: str, method: str, path: str, body: Any = None) -> Any:
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
+
+
+def deliveries(demo: Demo, alert_id: int, channel: str) -> list[dict[str, Any]]:
+    """The rows of the alert's deliveries on ``channel``, every message's, as the approver
+    reads them."""
+    exported = demo.exported()
+    page = api(exported["URL"], exported["APPROVER_TOKEN"], "GET",
+               f"/api/alerts/{alert_id}/deliveries?channel={channel}&page=1")
+    assert page["total"] == len(page["items"])
+    return list(page["items"])
 
 
 def eventually(check: Callable[[], Any], what: str) -> Any:
