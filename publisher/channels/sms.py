@@ -185,18 +185,24 @@ class SmsChannel(Channel[str]):
         route, binds = self.routes.choose(self.bind_timeout)
         failed: list[SendResult] = []
         texts: list[_Text] = []
-        # A batch has a handful of languages and up to a thousand targets.
-        rendered: dict[str, str] = {}
+        # A batch has a handful of languages and up to a thousand targets: each
+        # language is rendered and encoded once, and each target gets its copy
+        # under a reference of its own.
+        encoded: dict[str, EncodedSms | SmsEncodingError] = {}
         for target in targets:
-            try:
-                if target.language not in rendered:
-                    rendered[target.language] = self.render(message, target.language)
-                encoded = self._encode(rendered[target.language], route.settings)
-            except SmsEncodingError as error:
+            if target.language not in encoded:
+                try:
+                    encoded[target.language] = self._encode(
+                        self.render(message, target.language), route.settings)
+                except SmsEncodingError as error:
+                    encoded[target.language] = error
+            text = encoded[target.language]
+            if isinstance(text, SmsEncodingError):
                 failed.append(SendResult(target.delivery_id, None, DeliveryStatus.FAILED,
-                                         f"{error.field}: {error.reason}"))
+                                         f"{text.field}: {text.reason}"))
                 continue
-            texts.append(_Text(target.delivery_id, target.address, encoded))
+            texts.append(_Text(target.delivery_id, target.address,
+                               text.with_reference(self._references.allocate())))
         outcomes = self._submit(route, binds, texts)
         log.info("sms batch submitted", extra={"alert_identifier": message.identifier,
                                                "route": route.name, "deliveries": len(texts)})

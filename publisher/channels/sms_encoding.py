@@ -34,7 +34,7 @@ import math
 import secrets
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from publisher.channels import gsm7
@@ -138,6 +138,21 @@ class EncodedSms:
     @property
     def part_count(self) -> int:
         return len(self.parts)
+
+    def with_reference(self, reference: int) -> EncodedSms:
+        """The same text under another concatenation reference: only the headers change.
+
+        A batch sends one text to many numbers, each under its own reference;
+        segmenting and encoding it once per batch and stamping the reference
+        costs a fraction of encoding it for every number.
+        """
+        if self.reference is None:
+            return self
+        _check_reference(reference)
+        total = len(self.parts)
+        return replace(self, reference=reference, parts=tuple(
+            _concatenation_header(reference, total, sequence) + part[_CONCAT_16BIT_HEADER_OCTETS:]
+            for sequence, part in enumerate(self.parts, start=1)))
 
 
 @dataclass(frozen=True, slots=True)

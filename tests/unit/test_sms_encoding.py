@@ -258,3 +258,10 @@ def test_parts_are_full_numbered_and_keep_pairs_whole(text: str, reference: int)
 
 def encode_text(text: str, encoding: str) -> bytes:
     return gsm7.encode_septets(text) if encoding == "gsm7" else text.encode("utf-16-be")
+
+
+@pytest.mark.parametrize("text", ["暴" * 200, "Rain " * 80, "short", "🌧" * 70])
+def test_a_text_under_another_reference_is_that_text_encoded_with_it(text: str) -> None:
+    once = encode_sms(text, 1)
+    for reference in (2, 0x1234, 0xFFFF):
+        assert once.with_reference(reference) == encode_sms(text, reference)
