@@ -217,7 +217,7 @@ class Platform:
         """One run, until every receipt is correlated or ``timeout`` seconds have passed."""
         self._runs += 1
         with psycopg.connect(_libpq(self.database_url)) as connection:
-            connection.execute("TRUNCATE deliveries, delivery_parts, receipts")
+            connection.execute("TRUNCATE deliveries, delivery_parts, receipts CASCADE")
         with self._sessions() as session:
             message_id = publish_message(session, areas=city_area(), sequence=self._runs,
                                          reword=city_warning)
