@@ -55,7 +55,15 @@ def make_engine(url: str, **options: Any) -> Engine:
         event.listen(engine, "connect", _configure_sqlite)
         return engine
     options.setdefault("pool_pre_ping", True)
-    return create_engine(normalized, **options)
+    # psycopg prepares a statement run five times, and PostgreSQL may then
+    # keep one generic plan for it on that connection: planned while a table
+    # was nearly empty (a new installation, the first batches of an alert),
+    # it scans the whole table for ever after. Receipts looked up by provider
+    # id took seconds per drain that way; a plan for each execution costs
+    # far less.
+    connect_args = dict(options.pop("connect_args", {}))
+    connect_args.setdefault("options", "-c plan_cache_mode=force_custom_plan")
+    return create_engine(normalized, connect_args=connect_args, **options)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
