@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from publisher.cli_cap import add_cap_commands
 from publisher.cli_demo import add_demo_command
 from publisher.cli_devices import add_device_commands
+from publisher.cli_district_node import add_district_node_command
 from publisher.cli_errors import EXIT_USAGE, UsageError
 from publisher.cli_serve import add_serve_commands
 from publisher.cli_sim import add_sim_command
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_cap_commands(commands)
     add_demo_command(commands)
     add_device_commands(commands)
+    add_district_node_command(commands)
     add_serve_commands(commands)
     add_sim_command(commands)
     add_subscriber_commands(commands)

@@ -1,0 +1,165 @@
+"""The node's own SQLite store: what it received, what its devices did, what it owes the center.
+
+A small schema created at start-up; it is the node's alone and shares
+nothing with the center's database or its migrations.
+
+- ``messages``: every CAP message the node holds, from the center or its
+  own, unique by (sender, identifier, sent); its catch-up cursor when known,
+  and its state (``relayed``, ``expired``, ``cancelled``, ``superseded``).
+- ``deliveries``: one row per message and local device, whose id is the
+  provider id the device acks.
+- ``outbox``: receipts and local alerts to post to the center, kept until
+  the center took them.
+- ``users`` and ``local_alerts``: the district's operators and their drafts.
+- ``node_state``: the catch-up cursor.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    Engine,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    select,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from publisher.store.models import Timestamp, utcnow
+
+__all__ = [
+    "CURSOR_KEY",
+    "Delivery",
+    "LocalAlert",
+    "LocalAlertState",
+    "MessageState",
+    "NodeBase",
+    "NodeState",
+    "NodeUser",
+    "OutboxItem",
+    "StoredMessage",
+    "create_schema",
+    "find_message",
+    "read_cursor",
+    "write_cursor",
+]
+
+CURSOR_KEY = "cursor"
+
+
+class NodeBase(DeclarativeBase):
+    pass
+
+
+class MessageState(enum.StrEnum):
+    RELAYED = "relayed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    SUPERSEDED = "superseded"
+
+
+class LocalAlertState(enum.StrEnum):
+    PENDING = "pending"
+    PUBLISHED = "published"
+
+
+class StoredMessage(NodeBase):
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("sender", "identifier", "sent"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sender: Mapped[str] = mapped_column(String(255))
+    identifier: Mapped[str] = mapped_column(String(255))
+    sent: Mapped[str] = mapped_column(String(32))
+    msg_type: Mapped[str] = mapped_column(String(16))
+    origin: Mapped[str] = mapped_column(String(16))  # "center" or "local"
+    cursor: Mapped[int | None] = mapped_column(Integer, unique=True)
+    xml: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(16))
+    expires: Mapped[datetime | None] = mapped_column(Timestamp())
+    received_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+
+class Delivery(NodeBase):
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("message_id", "device_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    channel: Mapped[str] = mapped_column(String(32))
+    device_id: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow, onupdate=utcnow)
+
+
+class OutboxItem(NodeBase):
+    __tablename__ = "outbox"
+    __table_args__ = (UniqueConstraint("kind", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "receipt" or "alert"
+    key: Mapped[str] = mapped_column(String(600))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    posted_version: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class NodeUser(NodeBase):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+
+
+class LocalAlert(NodeBase):
+    __tablename__ = "local_alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    author: Mapped[str] = mapped_column(String(64))
+    approver: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default=LocalAlertState.PENDING.value)
+    draft: Mapped[str] = mapped_column(Text)  # the composed fields, as JSON
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+
+class NodeState(NodeBase):
+    __tablename__ = "node_state"
+
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
+
+
+def create_schema(engine: Engine) -> None:
+    NodeBase.metadata.create_all(engine)
+
+
+def find_message(session: Session, sender: str, identifier: str,
+                 sent: str) -> StoredMessage | None:
+    return session.scalars(select(StoredMessage).where(
+        StoredMessage.sender == sender, StoredMessage.identifier == identifier,
+        StoredMessage.sent == sent)).one_or_none()
+
+
+def read_cursor(session: Session) -> int:
+    state = session.get(NodeState, CURSOR_KEY)
+    return 0 if state is None else state.value
+
+
+def write_cursor(session: Session, cursor: int) -> None:
+    """Move the cursor forward to ``cursor``; it never moves back."""
+    state = session.get(NodeState, CURSOR_KEY)
+    if state is None:
+        session.add(NodeState(key=CURSOR_KEY, value=cursor))
+    elif cursor > state.value:
+        state.value = cursor
