@@ -39,6 +39,7 @@ from publisher.channels.sms import SmsChannel
 from publisher.config import Settings, load_settings
 from publisher.services.delivery import resume_unfinished
 from publisher.services.district_names import DistrictNames
+from publisher.services.district_nodes import DISTRICT_CHANNEL
 from publisher.services.feeds import FeedOptions, FeedRebuilder
 from publisher.services.outbox import relay_outbox
 from publisher.services.public_alerts import FEED_CHANNEL
@@ -61,6 +62,8 @@ FANOUT_QUEUE = "fanout"
 TASK_EXCHANGE = Exchange("publisher", type="direct")
 RELAY_INTERVAL_SECONDS = 15.0
 EXPIRY_INTERVAL_SECONDS = 60.0
+# How often the center names its latest messages to every district node (NAAD heartbeat).
+DISTRICT_HEARTBEAT_SECONDS = 30.0
 # A web request that publishes must not hang on a broker that is down: the
 # outbox relay sends what could not be sent at once.
 BROKER_CONNECT_TIMEOUT_SECONDS = 2.0
@@ -295,7 +298,9 @@ def make_celery(settings: Settings) -> PublisherCelery:
                              "schedule": RELAY_INTERVAL_SECONDS},
             "expire-alerts": {"task": "publisher.expire_alerts",
                               "schedule": EXPIRY_INTERVAL_SECONDS},
-        },
+        } | ({"district-heartbeat": {"task": "publisher.district_heartbeat",
+                                     "schedule": DISTRICT_HEARTBEAT_SECONDS}}
+             if DISTRICT_CHANNEL in settings.channels else {}),
     )
     app.conf.include = ["publisher.tasks"]
     signals.worker_process_init.connect(app.forget_parent_connections, weak=False)

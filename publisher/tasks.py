@@ -14,11 +14,14 @@ from celery import Task, shared_task
 
 from publisher.celery_app import PublisherCelery
 from publisher.channels.base import TransientChannelError
+from publisher.channels.district import DistrictChannel
 from publisher.services import delivery
+from publisher.services.district_heartbeat import heartbeat_nodes
+from publisher.services.district_nodes import DISTRICT_CHANNEL
 from publisher.services.lifecycle import expire_due
 from publisher.services.outbox import relay_outbox as relay_outbox_service
 
-__all__ = ["expire_alerts", "fanout", "relay_outbox", "send_batch"]
+__all__ = ["district_heartbeat", "expire_alerts", "fanout", "relay_outbox", "send_batch"]
 
 MAX_BATCH_RETRIES = 8
 RETRY_BACKOFF_MAX_SECONDS = 300
@@ -77,3 +80,13 @@ def expire_alerts(self: Task[Any, Any]) -> list[int]:
         expired = expire_due(session, datetime.now(UTC))
         session.commit()
     return expired
+
+
+@shared_task(bind=True, name="publisher.district_heartbeat")
+def district_heartbeat(self: Task[Any, Any]) -> dict[str, bool]:
+    app = _app(self)
+    channel = app.channel(DISTRICT_CHANNEL)
+    if not isinstance(channel, DistrictChannel):
+        raise TypeError(f"channel {DISTRICT_CHANNEL!r} is {type(channel).__name__}, which sends"
+                        " no heartbeats")
+    return heartbeat_nodes(app.session_factory, channel)

@@ -52,6 +52,9 @@ __all__ = [
     "DeliveryStatus",
     "Device",
     "DeviceKind",
+    "DistrictLocalAlert",
+    "DistrictNode",
+    "DistrictNodeCount",
     "FeedDocument",
     "Message",
     "MessageImmutableError",
@@ -518,3 +521,66 @@ class FeedDocument(Base):
     etag: Mapped[str] = mapped_column(String(66))
     changed_at: Mapped[datetime] = mapped_column(Timestamp())
     valid_until: Mapped[datetime | None] = mapped_column(Timestamp(), default=None)
+
+
+class DistrictNode(Base):
+    """A district sub-center: what only a node has, beside its target row.
+
+    The target row (channel ``district``, address = the node's URL, district
+    code) is what fan-out reaches; the node follows its own district through
+    ``target_districts`` too. A node proves who it is with a credential
+    (stored as SHA-256, shown once), and signs its local alerts with the key
+    of ``certificate_pem``. It counts as offline once silent longer than
+    twice its heartbeat interval.
+    """
+
+    __tablename__ = "district_nodes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(6), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"),
+                                           unique=True)
+    # The author of the node's local alerts as the center republishes them.
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    credential_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    certificate_pem: Mapped[str] = mapped_column(Text)
+    heartbeat_interval: Mapped[int] = mapped_column(Integer, default=60)
+    last_heard_at: Mapped[datetime | None] = mapped_column(Timestamp(), default=None)
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+    target: Mapped[Target] = relationship()
+
+    def __repr__(self) -> str:
+        return f"DistrictNode(code={self.code!r})"
+
+
+class DistrictNodeCount(Base):
+    """A node's aggregated local receipt: per local channel, how its devices fared."""
+
+    __tablename__ = "district_node_counts"
+
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True)
+    local_channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    delivered: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    pending: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+
+class DistrictLocalAlert(Base):
+    """A district's own alert as its node reported it, and the center's message that carries it."""
+
+    __tablename__ = "district_local_alerts"
+    __table_args__ = (UniqueConstraint("sender", "identifier", "sent"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("district_nodes.id", ondelete="CASCADE"),
+                                         index=True)
+    sender: Mapped[str] = mapped_column(String(255))
+    identifier: Mapped[str] = mapped_column(String(255))
+    sent: Mapped[datetime] = mapped_column(Timestamp())
+    xml: Mapped[bytes] = mapped_column(LargeBinary)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    received_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)

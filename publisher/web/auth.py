@@ -16,13 +16,16 @@ from publisher.services.errors import Unauthenticated
 from publisher.services.users import actor_for_token
 from publisher.web.context import ACTOR, in_transaction
 
-__all__ = ["DEVICE_PATH", "PUBLIC_API_PATHS", "STAFF_PREFIX", "auth_middleware", "bearer_token",
-           "current_actor"]
+__all__ = ["DEVICE_PATH", "NODE_PATH", "PUBLIC_API_PATHS", "STAFF_PREFIX", "auth_middleware",
+           "bearer_token", "current_actor"]
 
 STAFF_PREFIX = "/api/"
 # What boards and speakers send: they prove who they are with their own
 # tokens, checked by those routes (publisher.web.devices), never a staff one.
 DEVICE_PATH = re.compile(r"/api/devices/[^/]+/(?:acks|heartbeat)")
+# What district nodes call: each proves who it is with its own credential,
+# checked by those routes (publisher.web.district_nodes).
+NODE_PATH = re.compile(r"/api/nodes/[^/]+/(?:messages|receipts|alerts)")
 # Read by anyone, as the public page is: the timeline of the alerts in force.
 PUBLIC_API_PATHS = frozenset({"/api/timeline"})
 _SCHEME = "bearer"
@@ -42,7 +45,8 @@ def bearer_token(request: web.Request) -> str:
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path.startswith(STAFF_PREFIX) and request.path not in PUBLIC_API_PATHS \
-            and not DEVICE_PATH.fullmatch(request.path):
+            and not DEVICE_PATH.fullmatch(request.path) \
+            and not NODE_PATH.fullmatch(request.path):
         token = bearer_token(request)
         request[ACTOR] = await in_transaction(
             request, lambda session: actor_for_token(session, token))
