@@ -11,6 +11,7 @@ from publisher.cli_demo import add_demo_command
 from publisher.cli_devices import add_device_commands
 from publisher.cli_district_node import add_district_node_command
 from publisher.cli_errors import EXIT_USAGE, UsageError
+from publisher.cli_nodes import add_node_commands
 from publisher.cli_serve import add_serve_commands
 from publisher.cli_sim import add_sim_command
 from publisher.cli_subscribers import add_subscriber_commands
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo_command(commands)
     add_device_commands(commands)
     add_district_node_command(commands)
+    add_node_commands(commands)
     add_serve_commands(commands)
     add_sim_command(commands)
     add_subscriber_commands(commands)

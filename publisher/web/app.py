@@ -14,6 +14,7 @@ from publisher.web import (
     api,
     audio,
     devices,
+    district_nodes,
     feeds,
     public,
     subscribers,
@@ -66,6 +67,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(public.routes)
     app.add_routes(audio.routes)
     app.add_routes(devices.routes)
+    app.add_routes(district_nodes.routes)
     app.add_routes(feeds.routes)
     app.add_routes(timeline.routes)
     app.add_routes(wechat_callback.routes)

@@ -23,7 +23,7 @@ _DIRECTIVE = re.compile(r"^<!--\s*(.*?)\s*-->\s*$")
 # type is checked, not their value.
 _VARIABLE_KEYS = re.compile(
     r"(_at|^sent|^expires|^effective|^onset|identifier|^sha256|^references|^p\d+|^detail"
-    r"|^seconds|^audio_url|^token)$")
+    r"|^seconds|^audio_url|^token|^credential)$")
 
 
 @dataclass

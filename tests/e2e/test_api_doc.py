@@ -30,13 +30,17 @@ from tests.e2e.serve_support import (
 
 POLL_SECONDS = 30.0
 # The installation the document describes: the memory channel and the feed, a test
-# target as in config/demo.toml (the document's alerts are Exercises), and the WeChat
-# callback token of config/demo.toml, with which its callback examples sign.
+# target as in config/demo.toml (the document's alerts are Exercises), the district
+# channel with the token it presents to the nodes, and the WeChat callback token of
+# config/demo.toml, with which its callback examples sign.
 DOCUMENT_CONFIGURATION = """\
-channels = ["memory", "feed"]
+channels = ["memory", "feed", "district"]
 
 [channel_options.feed]
 test_target = true
+
+[channel_options.district]
+center_token = "the-center-token-the-nodes-expect"
 
 [channel_options.wechat]
 callback_token = "demo-callback-token"

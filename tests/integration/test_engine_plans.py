@@ -1,4 +1,4 @@
-"""PostgreSQL connections plan every execution: a plan cached while a table was empty never sticks."""
+"""PostgreSQL plans every execution: a plan made while a table was empty never sticks."""
 
 from __future__ import annotations
 
