@@ -67,7 +67,7 @@ from publisher.services.delivery_records import record_moves, record_parts
 from publisher.services.delivery_report import delivery_summary, list_deliveries
 from publisher.services.errors import NotFound
 from publisher.services.outbox import relay_outbox
-from publisher.services.receipts import record_receipt
+from publisher.services.receipts import record_receipt, rematch_receipts
 from publisher.services.subscribers import retire_targets
 from publisher.services.targets import (
     AreaSelection,
@@ -377,8 +377,8 @@ def _hand_over(channel: Channel[Any], message: OutgoingMessage,
     return channel.send(message, targets)
 
 
-def _record_results(session: Session, targets: list[TargetRef], results: list[SendResult],
-                    outcome: BatchOutcome) -> None:
+def _record_results(session: Session, channel: Channel[Any], targets: list[TargetRef],
+                    results: list[SendResult], outcome: BatchOutcome) -> None:
     by_delivery = {result.delivery_id: result for result in results}
     moves: dict[tuple[DeliveryStatus, str | None], dict[int, SendResult]] = {}
     for target in targets:
@@ -401,6 +401,13 @@ def _record_results(session: Session, targets: list[TargetRef], results: list[Se
         outcome.add(status, len(moved))
         recorded += (moving[delivery_id] for delivery_id in sorted(moved))
     record_parts(session, recorded)
+    # A receipt can come before the hand-over is recorded (a node that caught
+    # up on its own, an SMSC that answers fast): it waits as unknown, and
+    # finds its delivery here, in the same transaction as the provider ids.
+    handed = [provider_id for result in recorded
+              for provider_id in (result.parts or (result.provider_id,)) if provider_id]
+    if handed:
+        rematch_receipts(session, channel, handed)
     gone = {result.delivery_id for result in recorded if result.retire_target}
     if gone:
         retire_targets(session, [target.target_id for target in targets
@@ -462,7 +469,7 @@ def _send(session: Session, channel: Channel[Any], delivery_ids: Sequence[int], 
         session.commit()
         _log_batch(message, channel, outcome)
         return outcome
-    _record_results(session, targets, results, outcome)
+    _record_results(session, channel, targets, results, outcome)
     session.commit()
     _log_batch(message, channel, outcome)
     if outcome.retry:
