@@ -11,6 +11,9 @@ another), and walks one alert by SMS from draft to delivered
 (``demo_walkthrough``), the same alert on the feeds, the public page and
 WeChat, and its Cancel (``demo_public_walkthrough``), then one for Chaoyang
 to its boards and speakers, and its Cancel (``demo_device_walkthrough``).
+With the ``district`` channel configured it also runs three district nodes
+(``demo_nodes``) and walks one alert through them, then Huairou's failing
+link (``demo_nodes_walkthrough``).
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ from publisher.cli_users import run_in_session
 from publisher.config import ConfigError, Settings, load_paths
 from publisher.demo_device_walkthrough import DeviceWalkthrough
 from publisher.demo_devices import ACK_DELAY, DEFAULT_PORTS, LED, SPEAKER, DemoDevices
+from publisher.demo_nodes import DEFAULT_CONTROL_PORT as DEFAULT_NODE_CONTROL_PORT
+from publisher.demo_nodes import DemoNodes, node_options
+from publisher.demo_nodes_walkthrough import NodeWalkthrough, print_nodes
 from publisher.demo_public_walkthrough import PublicWalkthrough
 from publisher.demo_sms import DEMO_SUBSCRIBERS, DLR_DELAY, DemoSmsc, ensure_subscribers, sms_route
 from publisher.demo_walkthrough import (
@@ -71,6 +77,7 @@ DEMO_CHANNEL = "memory"
 DEMO_CONFIG_FILE = "demo.toml"
 CREDENTIALS_FILE = "credentials.json"
 PREVIEWS_DIR = "boards"
+DISTRICT_ALERT_FILE = "district-alert.json"
 # A tenth of real time: an announcement of a minute and a half acks after nine seconds.
 DEMO_PLAYBACK_SPEED = 0.1
 TOKEN_LABEL = "demo"  # noqa: S105 - a label naming the token, not a secret
@@ -92,7 +99,7 @@ DEMO_TARGETS = (("110105", 2, 1), ("110108", 2, 1))
 
 _NOT_BUILT_YET = (
     "channels besides the memory channel, SMS over SMPP, LED boards and speakers, WeChat-style"
-    " push and the feeds: Twilio-compatible SMS, district nodes, MQTT terminals",
+    " push, the feeds and district nodes: Twilio-compatible SMS, MQTT terminals",
     "the warning-center web UI",
     "the earthquake early-warning fast path and agency intake",
 )
@@ -215,7 +222,7 @@ def _print_public(url: str, feed: bool, wechat: DemoWechat | None) -> None:
 
 def _print_welcome(settings: Settings, url: str, credentials: dict[str, dict[str, str]],
                    smsc: DemoSmsc | None, *, fleet: DemoDevices | None = None,
-                   wechat: DemoWechat | None = None) -> None:
+                   wechat: DemoWechat | None = None, nodes: DemoNodes | None = None) -> None:
     print("Public alert publishing platform: demo on embedded defaults\n")
     print(f"Web API:   {url}   (health: {url}/health)")
     print(f"Data:      {settings.paths.data_dir} (SQLite database, SQLite broker, keys)")
@@ -225,6 +232,8 @@ def _print_welcome(settings: Settings, url: str, credentials: dict[str, dict[str
         _print_public(url, FEED_CHANNEL in settings.channels, wechat)
     if fleet is not None:
         _print_devices(fleet)
+    if nodes is not None:
+        print_nodes(nodes)
     print()
     print("Users (passwords and tokens are kept in "
           f"{_credentials_path(settings)}):")
@@ -303,9 +312,26 @@ def _demo_devices(settings: Settings, arguments: argparse.Namespace,
     return fleet
 
 
+def _demo_nodes(settings: Settings, arguments: argparse.Namespace,
+                url: str) -> DemoNodes | None:
+    options = node_options(settings)
+    if options is None:
+        return None
+    nodes = DemoNodes(settings, options, url, free_ports=arguments.free_node_ports,
+                      control_port=arguments.node_control_port,
+                      playback_speed=arguments.speaker_playback_speed)
+    try:
+        nodes.save_credentials(run_in_session(settings, nodes.register))
+        nodes.start()
+    except BaseException:
+        nodes.stop()
+        raise
+    return nodes
+
+
 def _steps(settings: Settings, url: str, credentials: dict[str, dict[str, str]],
-           smsc: DemoSmsc, *, fleet: DemoDevices | None,
-           wechat: DemoWechat | None) -> list[WalkthroughStep]:
+           smsc: DemoSmsc, *, fleet: DemoDevices | None, wechat: DemoWechat | None,
+           nodes: DemoNodes | None) -> list[WalkthroughStep]:
     people = DemoPeople(credentials[DEMO_USERS[0].username]["token"],
                         credentials[DEMO_USERS[1].username]["token"])
     sms = SmsWalkthrough(smsc, url, people)
@@ -317,6 +343,9 @@ def _steps(settings: Settings, url: str, credentials: dict[str, dict[str, str]],
         steps.append(DeviceWalkthrough(
             fleet, url, people, repeat=_repeat(settings),
             previews=settings.paths.data_dir / "demo" / PREVIEWS_DIR))
+    if nodes is not None:
+        steps.append(NodeWalkthrough(nodes, people,
+                                     settings.paths.data_dir / "demo" / DISTRICT_ALERT_FILE))
     return steps
 
 
@@ -342,16 +371,21 @@ def _demo(arguments: argparse.Namespace) -> int:
     smsc = DemoSmsc(settings, route, arguments.smsc_control_port)
     fleet: DemoDevices | None = None
     wechat: DemoWechat | None = None
+    nodes: DemoNodes | None = None
     try:
         if wechat_options is not None:
             wechat = DemoWechat(wechat_options, url + CALLBACK_PATH)
         fleet = _demo_devices(settings, arguments, url)
-        _print_welcome(settings, url, credentials, smsc, fleet=fleet, wechat=wechat)
+        nodes = _demo_nodes(settings, arguments, url)
+        _print_welcome(settings, url, credentials, smsc, fleet=fleet, wechat=wechat,
+                       nodes=nodes)
         walkthrough = Walkthrough(_steps(settings, url, credentials, smsc, fleet=fleet,
-                                         wechat=wechat))
+                                         wechat=wechat, nodes=nodes))
         return run_web(settings, arguments.host, arguments.port, with_worker=True,
                        worker_environment=environment, contexts=[walkthrough])
     finally:
+        if nodes is not None:
+            nodes.stop()
         if fleet is not None:
             fleet.stop()
         if wechat is not None:
@@ -380,6 +414,13 @@ def add_demo_command(commands: Any) -> None:
                       metavar="X", help="the simulated speakers play each announcement in its"
                                         f" duration times X (default {DEMO_PLAYBACK_SPEED:g};"
                                         " 1 is real time)")
+    demo.add_argument("--node-control-port", type=int, default=DEFAULT_NODE_CONTROL_PORT,
+                      metavar="PORT", help="the port that stops and starts the district nodes"
+                                           f" (default {DEFAULT_NODE_CONTROL_PORT}; 0 picks a"
+                                           " free one)")
+    demo.add_argument("--free-node-ports", action="store_true",
+                      help="run the district nodes on free ports, not on those of"
+                           " config/districts/")
     demo.add_argument("--prepare-only", action="store_true",
                       help="make the users and memory targets and print them, but do not"
                            " serve")

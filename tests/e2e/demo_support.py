@@ -4,7 +4,8 @@ The demo runs on a fresh data directory and free ports, with a configuration
 written for the test (``demo_config``): SMS through its SMSC simulator, the
 device channels when asked, acked at the demo's own address, and the public
 channels when asked: the feed, linking to the demo's own address, and WeChat
-through its simulator. The test
+through its simulator, and the district channel with its three nodes when
+asked (on free ports). The test
 reads what the demo prints (``Demo.line``), asks the REST API with the
 demo's tokens, and reads what the simulators hold.
 """
@@ -31,6 +32,7 @@ __all__ = ["DEMO_SECONDS", "STOP_SECONDS", "WAIT_SECONDS", "Demo", "api", "deliv
 DEMO_SECONDS = 240.0
 WAIT_SECONDS = 90.0
 STOP_SECONDS = 60.0
+NODE_CENTER_TOKEN = "center-token-of-the-demo-test"
 
 
 @dataclass
@@ -71,12 +73,15 @@ class Demo:
 
 
 def demo_config(directory: Path, smsc_port: int, demo_port: int, *,
-                devices: Sequence[str] = (), wechat_port: int | None = None) -> Path:
-    """The demo's configuration: SMS to its simulator, ``devices`` acked at its address, and
-    with a ``wechat_port`` the feed and WeChat through the simulator at that port."""
+                devices: Sequence[str] = (), wechat_port: int | None = None,
+                nodes: bool = False) -> Path:
+    """The demo's configuration: SMS to its simulator, ``devices`` acked at its address,
+    with a ``wechat_port`` the feed and WeChat through the simulator at that port, and with
+    ``nodes`` the district channel."""
     path = directory / "demo.toml"
     public = [] if wechat_port is None else ["feed", "wechat"]
-    text = (f"channels = {json.dumps(['memory', 'sms', *public, *devices])}\n"
+    district = ["district"] if nodes else []
+    text = (f"channels = {json.dumps(['memory', 'sms', *public, *devices, *district])}\n"
             "[channel_options.sms]\n"
             f'host = "127.0.0.1"\nport = {smsc_port}\n'
             'system_id = "publisher"\npassword = "secret"\nsource_addr = "12379"\n'
@@ -91,22 +96,29 @@ def demo_config(directory: Path, smsc_port: int, demo_port: int, *,
                  'appid = "wx0000000000demo"\nsecret = "demo-app-secret"\n'
                  'template_id = "ALERT-TEMPLATE-1"\ncallback_token = "demo-callback-token"\n'
                  "rate_per_second = 50\n")
+    if nodes:
+        text += f'[channel_options.district]\ncenter_token = "{NODE_CENTER_TOKEN}"\n'
     path.write_text(text, encoding="utf-8")
     return path
 
 
 @contextmanager
 def running_demo(directory: Path, *, devices: Sequence[str] = (),
-                 options: Sequence[str] = (), public: bool = False) -> Iterator[Demo]:
+                 options: Sequence[str] = (), public: bool = False,
+                 nodes: bool = False) -> Iterator[Demo]:
     """``publisher demo`` on free ports until the block ends (then Ctrl-C, as a user stops it).
 
-    ``public``: with the feed and WeChat (its simulator on a free port too).
+    ``public``: with the feed and WeChat (its simulator on a free port too); ``nodes``: with
+    the district nodes and their control port.
     """
     port = free_port()
     wechat_port = free_port() if public else None
-    config = demo_config(directory, free_port(), port, devices=devices, wechat_port=wechat_port)
+    config = demo_config(directory, free_port(), port, devices=devices, wechat_port=wechat_port,
+                         nodes=nodes)
     if wechat_port is not None:
         options = [*options, "--wechat-port", str(wechat_port)]
+    if nodes:
+        options = [*options, "--free-node-ports", "--node-control-port", "0"]
     environment = {**command_environment(), "PUBLISHER_CONFIG": str(config)}
     log = directory / "demo.log"
     with log.open("ab") as errors:
