@@ -35,7 +35,6 @@ import argparse
 import concurrent.futures
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -61,6 +60,7 @@ from publisher.celery_app import PublisherCelery, make_celery
 from publisher.channels.base import DeliveryStatus
 from publisher.channels.led import LedChannel
 from publisher.config import Settings, load_settings
+from publisher.local_ports import free_port
 from publisher.process_control import stop_process
 from publisher.services.device_import import import_device_list
 from publisher.services.district_names import DistrictNames
@@ -77,12 +77,6 @@ STOP_SECONDS = 30.0
 POLL_SECONDS = 0.02
 STATE_READERS = 16
 LOG_TAIL = 3000
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _libpq(url: str) -> str:
@@ -169,7 +163,7 @@ def _register(settings: Settings, device_list: Path) -> list[str]:
 @contextmanager
 def _platform(arguments: argparse.Namespace, database_url: str, broker_url: str,
               directory: Path) -> Iterator[Platform]:
-    web_url = f"http://127.0.0.1:{_free_port()}"
+    web_url = f"http://127.0.0.1:{free_port()}"
     environment = {**os.environ, "PUBLISHER_DATA_DIR": str(directory),
                    "PUBLISHER_DATABASE_URL": database_url, "PUBLISHER_BROKER_URL": broker_url,
                    "PUBLISHER_CONFIG": str(_config(directory, web_url, arguments.concurrency))}
@@ -178,7 +172,7 @@ def _platform(arguments: argparse.Namespace, database_url: str, broker_url: str,
                                 load_districts(settings.paths.districts_file)
                                 if district.code != CITY))
     device_list = directory / "led-devices.json"
-    simulator_port = _free_port()
+    simulator_port = free_port()
     with ExitStack() as stack:
         simulator = stack.enter_context(_process(
             [str(PUBLISHER), "sim", "led", "--count", str(arguments.boards), "--port",

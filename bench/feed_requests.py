@@ -24,12 +24,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.device_push import _free_port
 from bench.sms_support import machine_line
 from publisher.cap.views import alert_to_json
 from publisher.channels.feed import FeedChannel
 from publisher.channels.registry import register_channel
 from publisher.config import load_settings
+from publisher.local_ports import free_port
 from publisher.process_control import stop_process
 from publisher.sample_alert import rainstorm_red_warning
 from publisher.services.actors import Actor
@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # nginx's workers run as an unprivileged user; they read the static copy from here.
         root.chmod(0o755)
         config = root / "publisher.toml"
-        web_port, nginx_port = _free_port(), _free_port()
+        web_port, nginx_port = free_port(), free_port()
         config.write_text("[channel_options.feed]\ntest_target = true\n"
                           f'public_url = "http://127.0.0.1:{web_port}"\n')
         _publish_alerts(root / "data", config, args.alerts)

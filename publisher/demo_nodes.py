@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -44,6 +43,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.orm import Session
 
+from publisher import local_ports
 from publisher.cap.districts import District, DistrictTable, load_districts
 from publisher.cap.keys import generate_demo_identity
 from publisher.channels.base import PermanentChannelError
@@ -87,12 +87,6 @@ def node_options(settings: Settings) -> DistrictOptions | None:
         return DistrictOptions.read(settings.channel_options.get(DISTRICT_CHANNEL, {}))
     except PermanentChannelError as error:
         raise UsageError(error.reason) from None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -141,7 +135,7 @@ class DemoNode:
             raise UsageError(f"{template_path}: {error}") from None
         node = self.template.get("node", {})
         self.host = str(node.get("listen_host", "127.0.0.1"))
-        self.port = _free_port() if free_port else int(node.get("listen_port", 0))
+        self.port = local_ports.free_port() if free_port else int(node.get("listen_port", 0))
         self.url = f"http://{self.host}:{self.port}"
         self.heartbeat_interval = int(node.get("heartbeat_interval", 60))
         self.center_url = center_url

@@ -52,6 +52,7 @@ __all__ = [
     "DeviceOptions",
     "DevicePushClient",
     "Push",
+    "answer_reason",
     "expired_result",
     "parse_ack",
     "provider_id",
@@ -266,7 +267,7 @@ class DevicePushClient:
         if 200 <= status < 300:
             return SendResult(push.delivery_id, provider_id(push.delivery_id),
                               DeliveryStatus.SENT)
-        reason = f"{push.url} answered HTTP {status}: {_reason(text)}"
+        reason = f"{push.url} answered HTTP {status}: {answer_reason(text)}"
         if status >= 500 or status in _RETRY_LATER:
             return _later(push, reason)
         return SendResult(push.delivery_id, None, DeliveryStatus.FAILED, reason)
@@ -279,7 +280,7 @@ def _later(push: Push, reason: str) -> SendResult:
     return SendResult(push.delivery_id, None, DeliveryStatus.QUEUED, reason)
 
 
-def _reason(text: str) -> str:
+def answer_reason(text: str) -> str:
     """The device's words: ``field: reason`` from a JSON answer, else its text, shortened."""
     try:
         answer = json.loads(text)

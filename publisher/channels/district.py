@@ -45,7 +45,7 @@ from publisher.channels.base import (
 )
 
 # The same reading of an error answer as for devices: ``field: reason``, shortened.
-from publisher.channels.device_push import _reason
+from publisher.channels.device_push import answer_reason
 
 __all__ = ["ACKS", "DistrictChannel", "DistrictOptions", "node_provider_id"]
 
@@ -126,7 +126,7 @@ class DistrictChannel(Channel[bytes]):
                                         json.dumps(body).encode(), "application/json"))
         if answer.status != 200:
             raise TransientChannelError(f"{url} answered the heartbeat with HTTP {answer.status}:"
-                                        f" {_reason(answer.text)}")
+                                        f" {answer_reason(answer.text)}")
         try:
             parsed = json.loads(answer.text)
         except ValueError:
@@ -189,7 +189,7 @@ class DistrictChannel(Channel[bytes]):
                                                       "node_url": target.address,
                                                       "reason": error.reason})
             return SendResult(target.delivery_id, None, DeliveryStatus.QUEUED, error.reason)
-        reason = f"{url} answered HTTP {answer.status}: {_reason(answer.text)}"
+        reason = f"{url} answered HTTP {answer.status}: {answer_reason(answer.text)}"
         if answer.status >= 500 or answer.status in _RETRY_LATER:
             return SendResult(target.delivery_id, None, DeliveryStatus.QUEUED, reason)
         if answer.status != 200:
@@ -205,7 +205,7 @@ def _acked(message: OutgoingMessage, target: TargetRef, text: str) -> SendResult
     if not isinstance(ack, dict) or ack.get("ack") not in ACKS or not isinstance(
             ack.get("node"), str):
         return SendResult(target.delivery_id, None, DeliveryStatus.FAILED,
-                          f"{target.address}: not an ack: {_reason(text)}")
+                          f"{target.address}: not an ack: {answer_reason(text)}")
     provider_id = node_provider_id(ack["node"], message.identifier, message.alert.sent)
     return SendResult(target.delivery_id, provider_id, DeliveryStatus.SENT)
 

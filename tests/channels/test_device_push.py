@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -30,6 +29,7 @@ from publisher.channels.device_push import (
     provider_id,
     referenced_identifiers,
 )
+from publisher.local_ports import free_port
 from publisher.sample_alert import rainstorm_red_warning
 from tests.channels.device_support import served
 
@@ -88,12 +88,6 @@ def client() -> Iterator[DevicePushClient]:
     pushing = DevicePushClient(timeout=1.0, concurrency=4)
     yield pushing
     pushing.close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def target(delivery_id: int, endpoint: str, device_id: str | None = "led-110105-01") -> TargetRef:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ from publisher.cap.model import Alert, MsgType
 from publisher.cap.reader import read_alert
 from publisher.cap.signing import sign_alert_xml
 from publisher.cap.writer import format_datetime, write_alert
+from publisher.local_ports import free_port
 from publisher.process_control import stop_process
 from publisher.sample_alert import rainstorm_red_warning
 from publisher.sim.device_fleet import place_devices, write_device_list
@@ -174,18 +174,12 @@ def basic(user: tuple[str, str]) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(":".join(user).encode()).decode()}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class NodeProcess:
     def __init__(self, directory: Path, center: FakeCenter, devices_file: Path,
                  heartbeat_interval: float = 30.0) -> None:
         self.directory = directory
         self.center = center
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = directory / f"{CODE}.toml"
         self._process: subprocess.Popen[bytes] | None = None

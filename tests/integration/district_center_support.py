@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,13 +19,6 @@ from publisher.cap.reader import read_alert
 from publisher.cap.signature_verify import verify_alert_xml
 
 CENTER_TOKEN = "center-token-for-the-district-tests"
-
-
-def closed_port() -> int:
-    """A port the OS just handed out and nobody listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

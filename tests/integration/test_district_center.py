@@ -17,6 +17,7 @@ from publisher.cap.model import Status
 from publisher.channels.base import DeliveryStatus, TransientChannelError
 from publisher.channels.district import DistrictChannel, node_provider_id
 from publisher.config import load_paths
+from publisher.local_ports import free_port
 from publisher.services.delivery import fan_out, send_batch
 from publisher.services.district_heartbeat import heartbeat_nodes
 from publisher.services.district_names import DistrictNames
@@ -24,7 +25,7 @@ from publisher.services.district_nodes import add_node, authenticate_node, find_
 from publisher.services.district_stream import node_deliveries, record_node_receipt, stream_page
 from publisher.services.errors import Forbidden, NotFound
 from publisher.store.models import Delivery, Message
-from tests.integration.district_center_support import CENTER_TOKEN, FakeNode, closed_port
+from tests.integration.district_center_support import CENTER_TOKEN, FakeNode
 from tests.integration.fanout_support import CHAOYANG, HAIDIAN, _identity, geocoded, publish
 
 CHANNEL_OPTIONS = {"center_token": CENTER_TOKEN, "timeout": 5}
@@ -114,7 +115,7 @@ def test_an_unreachable_node_is_left_queued_for_a_retry(
         session_factory: sessionmaker[Session], districts: DistrictNames,
         node_pem: str) -> None:
     _register(session_factory, districts, node_pem,
-              {CHAOYANG: f"http://127.0.0.1:{closed_port()}"})
+              {CHAOYANG: f"http://127.0.0.1:{free_port()}"})
     with session_factory() as session:
         message = publish(session, status=Status.ACTUAL, areas=geocoded(CHAOYANG))
     channel = DistrictChannel(CHANNEL_OPTIONS)
@@ -131,8 +132,8 @@ def test_an_unreachable_node_is_left_queued_for_a_retry(
 def test_the_catch_up_stream_pages_in_cursor_order_and_is_closed_to_other_nodes(
         session_factory: sessionmaker[Session], districts: DistrictNames, node_pem: str) -> None:
     credentials = _register(session_factory, districts, node_pem, {
-        CHAOYANG: f"http://127.0.0.1:{closed_port()}",
-        HAIDIAN: f"http://127.0.0.1:{closed_port()}"})
+        CHAOYANG: f"http://127.0.0.1:{free_port()}",
+        HAIDIAN: f"http://127.0.0.1:{free_port()}"})
     channel = DistrictChannel(CHANNEL_OPTIONS)
     with session_factory() as session:
         ours = [publish(session, status=Status.ACTUAL, areas=geocoded(CHAOYANG)).id
