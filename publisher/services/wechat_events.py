@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session
 
 from publisher.channels.base import Channel
 from publisher.channels.wechat import RECEIPT_FIELDS
-from publisher.services.receipts import store_receipt
+from publisher.services.receipts import StoredReceipt, store_receipt
 from publisher.services.subscribers import find_subscriber, remove_contact_point
-from publisher.store.models import ContactKind, Receipt
+from publisher.store.models import ContactKind
 
 __all__ = ["record_send_job_event", "record_unfollow"]
 
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 def record_send_job_event(session: Session, channel: Channel[Any],
-                          fields: Mapping[str, str]) -> Receipt:
+                          fields: Mapping[str, str]) -> StoredReceipt:
     """Store a send-job event as the receipt of its message and move its delivery along."""
     return store_receipt(session, channel, {name: fields[name] for name in RECEIPT_FIELDS
                                             if name in fields})

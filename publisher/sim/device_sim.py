@@ -35,9 +35,8 @@ import asyncio
 import json
 import logging
 import random
-from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from abc import abstractmethod
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -49,6 +48,7 @@ from aiohttp import web
 
 from publisher.sim.device_fleet import SimulatedDevice
 from publisher.sim.loop_thread import LoopThread
+from publisher.sim.served import ServedSimulator
 
 __all__ = [
     "Ack",
@@ -177,7 +177,7 @@ def _refused(field: str, reason: str, status: int = 400) -> web.Response:
                               "field": field, "reason": reason}, status=status)
 
 
-class DeviceSimulator(ABC):
+class DeviceSimulator(ServedSimulator[DeviceSimConfig]):
     """Devices of one kind behind one HTTP server; see the module's documentation."""
 
     kind: ClassVar[str]
@@ -197,7 +197,6 @@ class DeviceSimulator(ABC):
         self._random = random.Random(config.seed)  # noqa: S311 - a simulated outcome
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
-        self._port: int | None = None
         self._client: aiohttp.ClientSession | None = None
         self._log: IO[str] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -225,29 +224,11 @@ class DeviceSimulator(ABC):
     # Running -------------------------------------------------------------------
 
     @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("port: the simulator is not running")
-        return self._port
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.config.host}:{self.port}"
-
-    @property
     def log_path(self) -> Path:
         return self.config.data_dir / f"{self.kind}-received.jsonl"
 
     def endpoint(self, device_id: str) -> str:
         return f"{self.base_url}/devices/{device_id}"
-
-    @asynccontextmanager
-    async def running(self) -> AsyncIterator[DeviceSimulator]:
-        try:
-            await self.start()
-            yield self
-        finally:
-            await self.stop()
 
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)

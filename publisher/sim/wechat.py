@@ -43,8 +43,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -53,6 +52,7 @@ from aiohttp import web
 
 from publisher.channels.wechat_events import SEND_JOB_FINISHED, UNSUBSCRIBE, event_xml, signature
 from publisher.sim.loop_thread import LoopThread
+from publisher.sim.served import ServedSimulator
 
 __all__ = [
     "FAILED_STATUSES",
@@ -140,7 +140,7 @@ def _answer(errcode: int, **fields: Any) -> web.Response:
                               **fields})
 
 
-class WechatSimulator:
+class WechatSimulator(ServedSimulator[WechatSimConfig]):
     """The simulated API; see the module's documentation."""
 
     def __init__(self, config: WechatSimConfig) -> None:
@@ -156,27 +156,8 @@ class WechatSimulator:
         self._random = random.Random(config.seed)  # noqa: S311 - a simulated outcome
         self._msgids = itertools.count(self._random.randrange(10**9, 2 * 10**9))
         self._runner: web.AppRunner | None = None
-        self._port: int | None = None
         self._client: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("port: the simulator is not running")
-        return self._port
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.config.host}:{self.port}"
-
-    @asynccontextmanager
-    async def running(self) -> AsyncIterator[WechatSimulator]:
-        try:
-            await self.start()
-            yield self
-        finally:
-            await self.stop()
 
     async def start(self) -> None:
         self._client = aiohttp.ClientSession(
