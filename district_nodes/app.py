@@ -6,7 +6,8 @@ Routes (docs/district_nodes.md):
 - ``POST /api/devices/{device_id}/acks``: the node's own devices, each with its token;
 - ``GET /audio/{key}.wav``: the announcement audio the node's speakers fetch;
 - ``GET /api/messages``, ``GET|POST /api/local/alerts`` and
-  ``POST /api/local/alerts/{id}/approve``: district operators, with HTTP Basic.
+  ``POST /api/local/alerts/{id}/approve``: district operators, with HTTP Basic;
+- ``/ui/``: the same for district operators in a browser (``operator_pages``).
 
 On start the node opens its store, catches up from the center, and keeps
 posting its outbox and watching for a silent center until it stops.
@@ -36,7 +37,8 @@ from district_nodes.local_alerts import (
     listing,
 )
 from district_nodes.messages import RefusedMessage
-from district_nodes.node import DistrictNode, HeartbeatError
+from district_nodes.node import DistrictNode, HeartbeatError, pump_sms_receipts
+from district_nodes.operator_pages import add_operator_pages
 from district_nodes.relay import LocalRelay, delivery_counts
 from district_nodes.store import StoredMessage, create_schema
 from publisher.channels.base import ReceiptError
@@ -225,10 +227,13 @@ async def _run_node(app: web.Application) -> AsyncIterator[None]:
     await link.open()
     node = DistrictNode(config, sessions, relay, link)
     app[NODE] = node
-    node.start_catch_up()
+    node.start_catch_up_when_reachable()
     tasks = [asyncio.create_task(link.post_outbox()), asyncio.create_task(node.watch_for_gaps())]
+    if config.sms_group:
+        tasks.append(asyncio.create_task(pump_sms_receipts(node)))
     log.info("district node started", extra={"node": config.code,
-                                             "devices": len(config.devices)})
+                                             "devices": len(config.devices),
+                                             "sms_group": len(config.sms_group)})
     yield
     for task in tasks:
         task.cancel()
@@ -246,5 +251,6 @@ def create_app(config: NodeConfig) -> web.Application:
     app[CONFIG] = config
     app.add_routes(routes)
     _add_operator_routes(app)
+    add_operator_pages(app, NODE, config)
     app.cleanup_ctx.append(_run_node)
     return app

@@ -17,6 +17,7 @@ from typing import Any
 
 from cryptography import x509
 
+from district_nodes.sms_group import SMS, SmsGroupError, SmsRecipient, read_group
 from publisher.cap.districts import District, UnknownDistrictError, load_districts
 from publisher.cap.signature_verify import load_certificates
 
@@ -63,8 +64,9 @@ class NodeConfig:
     data_dir: Path
     heartbeat_interval: float
     catch_up_page: int
-    channel_options: Mapping[str, Mapping[str, Any]]
+    channel_options: Mapping[str, Mapping[str, Any]] = field(repr=False)
     devices: tuple[LocalDevice, ...]
+    sms_group: tuple[SmsRecipient, ...] = ()
 
     @property
     def database_url(self) -> str:
@@ -196,6 +198,28 @@ def _channel_options(document: Mapping[str, Any], data_dir: Path,
     return options
 
 
+def _sms(base: Path, channels: Mapping[str, Any]
+         ) -> tuple[dict[str, Any] | None, tuple[SmsRecipient, ...]]:
+    """``[channels.sms]``: the SMS channel's options (the center's ``channel_options.sms``
+    keys, with ``password_file`` for the password) and the group it reaches."""
+    table = channels.get(SMS)
+    if table is None:
+        return None, ()
+    if not isinstance(table, dict):
+        raise NodeConfigError("channels.sms: must be a table")
+    options = {key: value for key, value in table.items()
+               if key not in ("group_file", "password_file")}
+    if "password_file" in table:
+        options["password"] = _read_secret(_path(base, table, "channels.sms", "password_file"),
+                                           "channels.sms.password_file")
+    try:
+        group = read_group(_path(base, table, "channels.sms", "group_file"),
+                           "channels.sms.group_file")
+    except SmsGroupError as error:
+        raise NodeConfigError(str(error)) from None
+    return options, group
+
+
 def load_node_config(path: Path) -> NodeConfig:
     """Read and check the node's configuration; raises NodeConfigError naming the key."""
     try:
@@ -213,6 +237,11 @@ def load_node_config(path: Path) -> NodeConfig:
         raise NodeConfigError(f"node.listen_port: {port!r} is not a port number")
     public_url = _text(node, "node", "public_url", f"http://{host}:{port}").rstrip("/")
     data_dir = _path(base, node, "node", "data_dir")
+    channel_options: dict[str, Mapping[str, Any]] = {
+        **_channel_options(document, data_dir, public_url)}
+    sms_options, sms_group = _sms(base, _table(document, "channels"))
+    if sms_options is not None:
+        channel_options[SMS] = sms_options
     certificate_path = _path(base, center, "center", "certificate")
     try:
         trusted = tuple(load_certificates([certificate_path]))
@@ -235,6 +264,5 @@ def load_node_config(path: Path) -> NodeConfig:
         heartbeat_interval=_number(node, "node", "heartbeat_interval",
                                    DEFAULT_HEARTBEAT_INTERVAL),
         catch_up_page=int(_number(node, "node", "catch_up_page", DEFAULT_CATCH_UP_PAGE)),
-        channel_options=_channel_options(document, data_dir, public_url),
-        devices=_devices(base, node),
+        channel_options=channel_options, devices=_devices(base, node), sms_group=sms_group,
     )

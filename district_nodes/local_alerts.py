@@ -6,6 +6,13 @@ or the draft is refused naming the area at fault. On approval by a second
 operator the alert is written as CAP, signed with the district's key,
 stored beside the center's messages, put on the node's own devices, and
 queued for the center (``POST /api/nodes/{code}/alerts``).
+
+An Update or a Cancel (``msg_type``) names by ``references`` the one
+district message in force it replaces; a message of the center, or one
+already replaced, cancelled or expired, is refused naming ``references``.
+An Update carries new content, a Cancel only a ``note`` saying why: it
+repeats the content it withdraws, with the response ``AllClear``. Both are
+approved by a second operator like an alert.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +37,7 @@ from district_nodes.store import (
     MessageState,
     NodeUser,
     StoredMessage,
+    end_referenced,
 )
 from publisher.cap.areas import area_geometry
 from publisher.cap.districts import GB_T_2260
@@ -42,20 +51,25 @@ from publisher.cap.model import (
     NamedValue,
     Point,
     Polygon,
+    Reference,
+    ResponseType,
     Scope,
     Severity,
     Status,
     Urgency,
 )
 from publisher.cap.municipal import make_identifier
+from publisher.cap.reader import read_alert
+from publisher.cap.references import format_references
 from publisher.cap.signing import sign_alert_xml
 from publisher.cap.writer import write_alert
 
-__all__ = ["AGENCY", "DraftError", "add_user", "approve", "authenticate", "compose",
-           "describe", "listing", "parse_draft"]
+__all__ = ["AGENCY", "REVISIONS", "DraftError", "add_user", "approve", "authenticate",
+           "compose", "describe", "listing", "parse_draft", "revisable"]
 
 AGENCY = "QXFZ"  # the district sub-center, in the identifier scheme's letters
 MIN_PASSWORD_LENGTH = 8
+REVISIONS = (MsgType.UPDATE.value, MsgType.CANCEL.value)
 _hasher = PasswordHasher()
 _UNKNOWN_USER_HASH = _hasher.hash(secrets.token_urlsafe(16))
 # A polygon drawn along the district's edge may stray by rounding, never further.
@@ -153,10 +167,52 @@ def _inside_jurisdiction(area: Area, where: str, config: NodeConfig) -> None:
                              f"the polygon leaves the jurisdiction of {named}")
 
 
-def parse_draft(draft: Any, config: NodeConfig) -> dict[str, Any]:
+def _msg_type(draft: Mapping[str, Any]) -> MsgType:
+    msg_type = _choice(draft, "msg_type", MsgType, MsgType.ALERT.value)
+    if msg_type is not MsgType.ALERT and msg_type.value not in REVISIONS:
+        raise DraftError("msg_type", f"{msg_type.value!r} is not Alert, Update or Cancel")
+    return msg_type  # type: ignore[no-any-return]
+
+
+def _referenced(session: Session, draft: Mapping[str, Any], config: NodeConfig
+                ) -> StoredMessage:
+    """The district's own message in force that an Update or a Cancel replaces."""
+    identifier = draft.get("references")
+    if not isinstance(identifier, str) or not identifier.strip():
+        raise DraftError("references", "the identifier of the district alert it replaces"
+                                       " is required")
+    held = session.scalars(select(StoredMessage).where(
+        StoredMessage.identifier == identifier.strip())).first()
+    if held is None:
+        raise DraftError("references", f"{identifier} names no message this node holds",
+                         status=404)
+    if held.origin != "local" or held.sender != config.sender:
+        raise DraftError("references", f"{identifier} is a message of {held.sender}, not of"
+                                       f" district {config.code}: a district updates or"
+                                       " cancels only its own alerts", status=403)
+    if held.state != MessageState.RELAYED.value or held.msg_type == MsgType.CANCEL.value:
+        what = "a Cancel" if held.msg_type == MsgType.CANCEL.value else held.state
+        raise DraftError("references", f"{identifier} is {what}: only a district alert in"
+                                       " force is updated or cancelled", status=409)
+    return held
+
+
+def parse_draft(session: Session, draft: Any, config: NodeConfig) -> dict[str, Any]:
     """Check a composed draft; the draft as stored. Raises DraftError naming the field."""
     if not isinstance(draft, dict):
         raise DraftError("body", "a JSON object is required")
+    msg_type = _msg_type(draft)
+    if msg_type is MsgType.ALERT:
+        if draft.get("references") is not None:
+            raise DraftError("references", "only an Update or a Cancel references a message")
+    else:
+        status = _cap_of(_referenced(session, draft, config)).status
+        if draft.get("status", status.value) != status.value:
+            raise DraftError("status", f"an Update or a Cancel keeps the status {status.value}"
+                                       " of the alert it replaces")
+    if msg_type is MsgType.CANCEL:
+        _text(draft, "note")
+        return draft
     areas = draft.get("areas")
     if not isinstance(areas, list) or not areas:
         raise DraftError("areas", "at least one area is required")
@@ -187,13 +243,49 @@ def _info(draft: Mapping[str, Any], config: NodeConfig, sent: datetime) -> Info:
 
 
 def compose(session: Session, author: str, draft: Any, config: NodeConfig) -> LocalAlert:
-    checked = parse_draft(draft, config)
-    _choice(checked, "status", Status, "Exercise")
+    checked = parse_draft(session, draft, config)
+    if _msg_type(checked) is MsgType.ALERT:
+        _choice(checked, "status", Status, "Exercise")
     local = LocalAlert(author=author, draft=json.dumps(checked, ensure_ascii=False),
                        state=LocalAlertState.PENDING.value)
     session.add(local)
     session.flush()
     return local
+
+
+def _cap_of(stored: StoredMessage) -> Alert:
+    alert = read_alert(stored.xml).alert
+    assert alert is not None, "the node reads its own messages"
+    return alert
+
+
+def _all_clear(alert: Alert, sent: datetime) -> tuple[Info, ...]:
+    return tuple(replace(info, response_types=(ResponseType.ALL_CLEAR,), effective=sent)
+                 for info in alert.infos)
+
+
+def _signed(draft: Mapping[str, Any], local_id: int, session: Session,
+            config: NodeConfig) -> SignedMessage:
+    msg_type = _msg_type(draft)
+    sent = datetime.now(UTC).replace(microsecond=0)
+    identifier = make_identifier(config.code, AGENCY, sent, local_id % 10_000)
+    if msg_type is MsgType.ALERT:
+        alert = Alert(identifier=identifier, sender=config.sender, sent=sent,
+                      status=_choice(draft, "status", Status, "Exercise"),
+                      msg_type=msg_type, scope=Scope.PUBLIC,
+                      infos=(_info(draft, config, sent),))
+    else:
+        replaced = _referenced(session, draft, config)
+        earlier = _cap_of(replaced)
+        infos = (_all_clear(earlier, sent) if msg_type is MsgType.CANCEL
+                 else (_info(draft, config, sent),))
+        alert = Alert(identifier=identifier, sender=config.sender, sent=sent,
+                      status=earlier.status, msg_type=msg_type, scope=Scope.PUBLIC,
+                      note=draft.get("note"), references=format_references([Reference(
+                          earlier.sender, earlier.identifier, earlier.sent)]),
+                      infos=infos)
+    xml = sign_alert_xml(write_alert(alert), config.key_pem, config.certificate_pem)
+    return SignedMessage(alert, xml)
 
 
 def approve(session: Session, local_id: int, approver: str,
@@ -208,19 +300,13 @@ def approve(session: Session, local_id: int, approver: str,
     if local.author == approver:
         raise DraftError("approver", "the author cannot approve their own alert: a second"
                                      " district user must", status=403)
-    draft = json.loads(local.draft)
-    sent = datetime.now(UTC).replace(microsecond=0)
-    alert = Alert(identifier=make_identifier(config.code, AGENCY, sent, local_id % 10_000),
-                  sender=config.sender, sent=sent, status=_choice(draft, "status", Status,
-                                                                  "Exercise"),
-                  msg_type=MsgType.ALERT, scope=Scope.PUBLIC,
-                  infos=(_info(draft, config, sent),))
-    xml = sign_alert_xml(write_alert(alert), config.key_pem, config.certificate_pem)
-    message = SignedMessage(alert, xml)
+    message = _signed(json.loads(local.draft), local_id, session, config)
+    alert = message.alert
     stored = StoredMessage(sender=alert.sender, identifier=alert.identifier,
-                           sent=canonical_sent(sent), msg_type=alert.msg_type.value,
-                           origin="local", cursor=None, xml=xml,
+                           sent=canonical_sent(alert.sent), msg_type=alert.msg_type.value,
+                           origin="local", cursor=None, xml=message.xml,
                            state=MessageState.RELAYED.value, expires=message.expires)
+    end_referenced(session, message.references, message.is_cancel)
     session.add(stored)
     session.flush()
     local.state, local.approver, local.message_id = (LocalAlertState.PUBLISHED.value, approver,
@@ -228,10 +314,19 @@ def approve(session: Session, local_id: int, approver: str,
     return local, stored, message
 
 
+def revisable(session: Session, config: NodeConfig) -> list[StoredMessage]:
+    """The district's own messages in force: what an Update or a Cancel may replace."""
+    return list(session.scalars(select(StoredMessage).where(
+        StoredMessage.origin == "local", StoredMessage.sender == config.sender,
+        StoredMessage.state == MessageState.RELAYED.value,
+        StoredMessage.msg_type != MsgType.CANCEL.value).order_by(StoredMessage.id)))
+
+
 def describe(local: LocalAlert, stored: StoredMessage | None) -> dict[str, Any]:
     return {"id": local.id, "author": local.author, "approver": local.approver,
             "state": local.state, "draft": json.loads(local.draft),
-            "identifier": None if stored is None else stored.identifier}
+            "identifier": None if stored is None else stored.identifier,
+            "message_state": None if stored is None else stored.state}
 
 
 def listing(session: Session) -> Sequence[dict[str, Any]]:

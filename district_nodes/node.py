@@ -19,7 +19,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from district_nodes.center_link import (
@@ -37,6 +36,7 @@ from district_nodes.store import (
     LocalAlert,
     MessageState,
     StoredMessage,
+    end_referenced,
     find_message,
     read_cursor,
     write_cursor,
@@ -46,6 +46,10 @@ from publisher.store.db import session_scope
 __all__ = ["Applied", "DistrictNode", "HeartbeatError"]
 
 log = logging.getLogger(__name__)
+
+_FIRST_PAUSE = 1.0
+_LONGEST_PAUSE = 30.0
+SMS_RECEIPT_SECONDS = 0.5
 
 
 class HeartbeatError(ValueError):
@@ -139,7 +143,7 @@ class DistrictNode:
                                    cursor=cursor, xml=message.xml, state=state.value,
                                    expires=message.expires)
             session.add(stored)
-            self._end_referenced(session, message)
+            end_referenced(session, message.references, message.is_cancel)
             if cursor is not None:
                 write_cursor(session, cursor)
             session.flush()
@@ -150,15 +154,6 @@ class DistrictNode:
             await self.relay.relay(stored_id, message)
             self.queue_receipt(stored_id)
         return Applied(key, duplicate=False)
-
-    def _end_referenced(self, session: Session, message: SignedMessage) -> None:
-        if not message.references:
-            return
-        ending = MessageState.CANCELLED if message.is_cancel else MessageState.SUPERSEDED
-        for held in session.scalars(select(StoredMessage).where(
-                StoredMessage.identifier.in_(message.references),
-                StoredMessage.state == MessageState.RELAYED.value)):
-            held.state = ending.value
 
     def queue_receipt(self, message_id: int) -> None:
         """Owe the center the newest local counts of a message it sent."""
@@ -221,18 +216,49 @@ class DistrictNode:
         self._catching_up = asyncio.get_running_loop().create_task(
             self.catch_up(center_cursor))
 
+    def start_catch_up_when_reachable(self) -> None:
+        """At start-up: catch up as soon as the center answers (it may start after us)."""
+        self._catching_up = asyncio.get_running_loop().create_task(
+            self._catch_up_when_reachable())
+
+    async def _catch_up_when_reachable(self) -> bool:
+        pause, told = _FIRST_PAUSE, False
+        while True:
+            try:
+                await self._catch_up_runs(0)
+                return True
+            except CenterUnreachable as error:
+                if not told:
+                    log.info("center not reachable yet; the start-up catch-up waits for it",
+                             extra={"node": self.config.code, "reason": str(error)})
+                    told = True
+                log.debug("center still unreachable", extra={"node": self.config.code,
+                                                             "reason": str(error)})
+            except CenterRefused as error:
+                log.warning("catch-up failed; tried again later",
+                            extra={"node": self.config.code, "reason": str(error)})
+                return False
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _LONGEST_PAUSE)
+
     async def catch_up(self, center_cursor: int = 0) -> bool:
         """Fetch and apply what came after the cursor; False when the center could not say."""
+        try:
+            await self._catch_up_runs(center_cursor)
+        except (CenterUnreachable, CenterRefused) as error:
+            log.warning("catch-up failed; tried again later",
+                        extra={"node": self.config.code, "reason": str(error)})
+            return False
+        return True
+
+    async def _catch_up_runs(self, center_cursor: int) -> None:
+        """Catch up, again while a heartbeat asked for it meanwhile; raises when the center
+        cannot say."""
         while True:
             self._again = False
             with session_scope(self.sessions) as session:
                 cursor = read_cursor(session)
-            try:
-                run = await self._fetch_after(cursor)
-            except (CenterUnreachable, CenterRefused) as error:
-                log.warning("catch-up failed; tried again later",
-                            extra={"node": self.config.code, "reason": str(error)})
-                return False
+            run = await self._fetch_after(cursor)
             await self.apply(run)
             with session_scope(self.sessions) as session:
                 # Everything up to the heartbeat's cursor has been fetched, even
@@ -241,7 +267,7 @@ class DistrictNode:
             log.info("caught up", extra={"node": self.config.code, "after": cursor,
                                          "fetched": len(run)})
             if not self._again:
-                return True
+                return
 
     async def _fetch_after(self, cursor: int) -> list[tuple[int, SignedMessage]]:
         run: list[tuple[int, SignedMessage]] = []
@@ -269,6 +295,14 @@ class DistrictNode:
                 if await self.catch_up():
                     self.last_heard = time.monotonic()
             await self.relay.retry_queued()
+
+
+async def pump_sms_receipts(node: DistrictNode) -> None:
+    """Apply the SMSC's delivery reports as they come, and owe the center the new counts."""
+    while True:
+        await asyncio.sleep(SMS_RECEIPT_SECONDS)
+        for message_id in node.relay.take_sms_receipts():
+            node.queue_receipt(message_id)
 
 
 def _read_heartbeat(body: Any) -> tuple[int, list[tuple[int, MessageKey]]]:

@@ -1,11 +1,14 @@
-"""Relaying a message on the node's own boards and speakers, through the platform's channels.
+"""Relaying a message on the node's own boards, speakers and SMS group, through the platform's
+channels.
 
 The node's devices are targeted as the center targets its own: a device is
 reached when an area of the alert covers it, or names the node's district
 by its GB/T 2260 code. An Update shows on the devices it covers and clears
 what it replaces from the others that had it; a Cancel clears (boards) and
-stops (speakers) every device that had what it cancels. Every push is a
-delivery row, whose id the device's ack names.
+stops (speakers) every device that had what it cancels. The SMS group
+(``sms_group``) gets every message the node relays, a Cancel as the
+all-clear SMS. Every push is a delivery row, whose id the device's ack
+names; an SMS delivery follows its parts' delivery reports.
 
 Channels block while they push, so they run in a worker thread; the store
 is touched only from the event loop.
@@ -17,25 +20,30 @@ import asyncio
 import collections
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from district_nodes.config import NodeConfig
 from district_nodes.messages import SignedMessage
+from district_nodes.sms_group import SMS, drain_receipts, record_parts, settle_parts
 from district_nodes.store import Delivery, StoredMessage
 from publisher.cap.areas import AreaIndex, area_intersects_district, targeted_geometry
 from publisher.cap.model import Area
 from publisher.cap.reader import read_alert
 from publisher.channels.base import (
     Channel,
+    ChannelError,
     DeliveryStatus,
     OutgoingMessage,
     ParsedReceipt,
+    PermanentChannelError,
     SendResult,
     TargetRef,
 )
 from publisher.channels.led import LedChannel
+from publisher.channels.sms import SmsChannel
 from publisher.channels.speaker import SpeakerChannel
 from publisher.store.db import session_scope
 
@@ -89,6 +97,9 @@ class LocalRelay:
                 self._channels[kind] = channel_class(config.channel_options[kind])
                 self._indexes[kind] = AreaIndex(
                     (device.device_id, device.lon, device.lat) for device in devices)
+        self._sms_languages = {member.msisdn: member.language for member in config.sms_group}
+        if self._sms_languages:
+            self._channels[SMS] = cast(Channel[object], SmsChannel(config.channel_options[SMS]))
 
     def channel(self, kind: str) -> Channel[object] | None:
         return self._channels.get(kind)
@@ -138,7 +149,21 @@ class LocalRelay:
                 delivery.status, delivery.detail = receipt.status.value, receipt.detail
             return delivery.message_id
 
+    def take_sms_receipts(self) -> set[int]:
+        """Apply the SMS delivery reports received so far; the messages whose counts moved."""
+        channel = self._channels.get(SMS)
+        if not isinstance(channel, SmsChannel):
+            return set()
+        receipts = drain_receipts(channel)
+        if not receipts:
+            return set()
+        with session_scope(self._sessions) as session:
+            return settle_parts(session, receipts)
+
     def _covered(self, kind: str, message: SignedMessage) -> list[str]:
+        if kind == SMS:
+            # The group lives in the district: whatever the node relays concerns it.
+            return sorted(self._sms_languages)
         index = self._indexes.get(kind)
         if index is None:
             return []
@@ -191,10 +216,21 @@ class LocalRelay:
         outgoing = OutgoingMessage(message_id, message.alert, message.xml,
                                    message.alert.msg_type.value, message.alert.status.value)
         push = channel.cancel if clearing else channel.send
-        results = await asyncio.to_thread(push, outgoing, targets)
+        try:
+            results = await asyncio.to_thread(push, outgoing, targets)
+        except ChannelError as error:
+            # Transient: left queued and pushed again with the devices that could not take it.
+            status = (DeliveryStatus.FAILED if isinstance(error, PermanentChannelError)
+                      else DeliveryStatus.QUEUED)
+            results = [SendResult(target.delivery_id, None, status, error.reason)
+                       for target in targets]
         self._record(results)
 
     def _target(self, delivery: Delivery) -> TargetRef:
+        if delivery.channel == SMS:
+            return TargetRef(delivery_id=delivery.id, target_id=delivery.id,
+                             address=delivery.device_id,
+                             language=self._sms_languages[delivery.device_id], is_test=False)
         device = self._devices[delivery.device_id]
         return TargetRef(delivery_id=delivery.id, target_id=delivery.id, address=device.endpoint,
                          language=device.language, is_test=False, device_id=device.device_id,
@@ -202,6 +238,7 @@ class LocalRelay:
 
     def _record(self, results: Sequence[SendResult]) -> None:
         with session_scope(self._sessions) as session:
+            record_parts(session, results)
             for result in results:
                 delivery = session.get(Delivery, result.delivery_id)
                 # An ack may have come back before the push's own answer was recorded.

@@ -6,8 +6,10 @@ nothing with the center's database or its migrations.
 - ``messages``: every CAP message the node holds, from the center or its
   own, unique by (sender, identifier, sent); its catch-up cursor when known,
   and its state (``relayed``, ``expired``, ``cancelled``, ``superseded``).
-- ``deliveries``: one row per message and local device, whose id is the
-  provider id the device acks.
+- ``deliveries``: one row per message and local device (or member of the
+  SMS group), whose id is the provider id the device acks.
+- ``sms_parts``: the SMSC's id of every part of an SMS delivery, and the
+  state its delivery report gave.
 - ``outbox``: receipts and local alerts to post to the center, kept until
   the center took them.
 - ``users`` and ``local_alerts``: the district's operators and their drafts.
@@ -17,6 +19,7 @@ nothing with the center's database or its migrations.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import (
@@ -43,8 +46,10 @@ __all__ = [
     "NodeState",
     "NodeUser",
     "OutboxItem",
+    "SmsPart",
     "StoredMessage",
     "create_schema",
+    "end_referenced",
     "find_message",
     "read_cursor",
     "write_cursor",
@@ -99,6 +104,14 @@ class Delivery(NodeBase):
     updated_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow, onupdate=utcnow)
 
 
+class SmsPart(NodeBase):
+    __tablename__ = "sms_parts"
+
+    provider_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+
+
 class OutboxItem(NodeBase):
     __tablename__ = "outbox"
     __table_args__ = (UniqueConstraint("kind", "key"),)
@@ -149,6 +162,17 @@ def find_message(session: Session, sender: str, identifier: str,
     return session.scalars(select(StoredMessage).where(
         StoredMessage.sender == sender, StoredMessage.identifier == identifier,
         StoredMessage.sent == sent)).one_or_none()
+
+
+def end_referenced(session: Session, identifiers: Sequence[str], cancelled: bool) -> None:
+    """Mark what an Update replaces as superseded, what a Cancel withdraws as cancelled."""
+    if not identifiers:
+        return
+    ending = MessageState.CANCELLED if cancelled else MessageState.SUPERSEDED
+    for held in session.scalars(select(StoredMessage).where(
+            StoredMessage.identifier.in_(identifiers),
+            StoredMessage.state == MessageState.RELAYED.value)):
+        held.state = ending.value
 
 
 def read_cursor(session: Session) -> int:

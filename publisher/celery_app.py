@@ -38,6 +38,7 @@ from publisher.channels.registry import channel_class, create_channel
 from publisher.channels.sms import SmsChannel
 from publisher.config import Settings, load_settings
 from publisher.services.delivery import resume_unfinished
+from publisher.services.district_heartbeat import HEARTBEAT_TICK_SECONDS
 from publisher.services.district_names import DistrictNames
 from publisher.services.district_nodes import DISTRICT_CHANNEL
 from publisher.services.feeds import FeedOptions, FeedRebuilder
@@ -62,8 +63,9 @@ FANOUT_QUEUE = "fanout"
 TASK_EXCHANGE = Exchange("publisher", type="direct")
 RELAY_INTERVAL_SECONDS = 15.0
 EXPIRY_INTERVAL_SECONDS = 60.0
-# How often the center names its latest messages to every district node (NAAD heartbeat).
-DISTRICT_HEARTBEAT_SECONDS = 30.0
+# How often the center looks for district nodes whose own heartbeat interval has
+# passed, and names its latest messages to them (NAAD heartbeat).
+DISTRICT_HEARTBEAT_SECONDS = HEARTBEAT_TICK_SECONDS
 # A web request that publishes must not hang on a broker that is down: the
 # outbox relay sends what could not be sent at once.
 BROKER_CONNECT_TIMEOUT_SECONDS = 2.0

@@ -17,7 +17,7 @@ nodes' configurations hold the same token). What one push becomes:
 - FAILED for any other answer (403: the node does not trust our signature).
 
 A Cancel is sent like any message: the node knows what it cancels.
-``heartbeat`` posts the heartbeat body to a node (``/api/heartbeat``).
+``heartbeats`` posts heartbeat bodies to their nodes (``/api/heartbeat``), all at once.
 """
 
 from __future__ import annotations
@@ -116,14 +116,33 @@ class DistrictChannel(Channel[bytes]):
             return []
         return asyncio.run(self._push_all(message, targets))
 
-    def heartbeat(self, url: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Post a heartbeat to the node at ``url``; its JSON answer.
-
-        Raises TransientChannelError when the node cannot be reached or
-        answers anything but 200 with a JSON object.
+    def heartbeats(self, beats: Mapping[str, tuple[str, Mapping[str, Any]]]
+                   ) -> dict[str, dict[str, Any] | TransientChannelError]:
+        """Post each heartbeat body to its node's URL at once (``beats``: key -> (url, body));
+        per key, the node's JSON answer, or the TransientChannelError saying why there is none.
         """
-        answer = asyncio.run(self._post(f"{url.rstrip('/')}/api/heartbeat",
-                                        json.dumps(body).encode(), "application/json"))
+        if not beats:
+            return {}
+        return asyncio.run(self._beat_all(beats))
+
+    async def _beat_all(self, beats: Mapping[str, tuple[str, Mapping[str, Any]]]
+                        ) -> dict[str, dict[str, Any] | TransientChannelError]:
+        slots = asyncio.Semaphore(self._options.concurrency)
+
+        async def bounded(url: str, body: Mapping[str, Any]
+                          ) -> dict[str, Any] | TransientChannelError:
+            async with slots:
+                try:
+                    return await self._beat(url, body)
+                except TransientChannelError as error:
+                    return error
+
+        answers = await asyncio.gather(*(bounded(url, body) for url, body in beats.values()))
+        return dict(zip(beats, answers, strict=True))
+
+    async def _beat(self, url: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        answer = await self._post(f"{url.rstrip('/')}/api/heartbeat",
+                                  json.dumps(body).encode(), "application/json")
         if answer.status != 200:
             raise TransientChannelError(f"{url} answered the heartbeat with HTTP {answer.status}:"
                                         f" {answer_reason(answer.text)}")

@@ -15,13 +15,20 @@ A node signs its local alert with the district's key. The center:
   planned on the ``feed`` channel only (the district relays it on its own
   boards and speakers, and the city's other channels are the center's
   operators' to use), and returned for the caller to enqueue after the
-  commit. A district's Update or Cancel is not taken yet.
+  commit;
+- takes a district's Update or Cancel of its own alert: its references
+  must name exactly the live messages the district reported for one alert
+  (field ``references``: 403 for a message the district did not report,
+  409 for any other set). The center issues it on the alert it
+  republished, as an Update (the feed entry is replaced) or a Cancel (the
+  feed entry is marked cancelled), again on the ``feed`` channel only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC
 
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
@@ -32,8 +39,9 @@ from publisher.cap.certificates import load_pem_certificates
 from publisher.cap.districts import District, DistrictTable, is_gb_t_2260
 from publisher.cap.model import Alert as CapAlert
 from publisher.cap.model import Area, MsgType
-from publisher.cap.problems import CapError
+from publisher.cap.problems import CapError, errors_of
 from publisher.cap.reader import read_alert
+from publisher.cap.references import parse_references
 from publisher.cap.signature_verify import verify_alert_xml
 from publisher.cap.views import alert_to_json
 from publisher.services import audit
@@ -44,12 +52,15 @@ from publisher.services.drafts import check_draft
 from publisher.services.errors import Conflict, Forbidden, InvalidInput
 from publisher.services.public_alerts import FEED_CHANNEL
 from publisher.services.publishing import issue_message
+from publisher.services.revisions import live_messages
 from publisher.services.signer import CenterSigner
+from publisher.services.states import Transition, claim
 from publisher.store.models import (
     Alert,
     AlertState,
     DistrictLocalAlert,
     DistrictNode,
+    Message,
     OutboxEntry,
     utcnow,
 )
@@ -59,6 +70,11 @@ __all__ = ["BOUNDARY_TOLERANCE_DEGREES", "ReportedAlert", "local_alerts_of",
 
 BOUNDARY_TOLERANCE_DEGREES = 0.005
 """About 500 m: the district boundaries are simplified, so a shape on the border may stick out."""
+
+_TRANSITIONS = {MsgType.UPDATE: Transition.UPDATE, MsgType.CANCEL: Transition.CANCEL}
+_AUDIT_ACTIONS = {MsgType.ALERT: "republish_district_alert",
+                  MsgType.UPDATE: "republish_district_update",
+                  MsgType.CANCEL: "republish_district_cancel"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +96,9 @@ def _verified(node: DistrictNode, xml: bytes) -> CapAlert:
     alert = read_alert(xml).alert
     if alert is None:
         raise InvalidInput("holds no readable CAP alert", field="document")
-    if alert.msg_type is not MsgType.ALERT:
-        raise InvalidInput(f"a district's {alert.msg_type} is not taken; report new alerts",
-                           field="msgType")
+    if alert.msg_type not in _AUDIT_ACTIONS:
+        raise InvalidInput(f"a district's {alert.msg_type} is not taken: report an Alert,"
+                           " an Update or a Cancel", field="msgType")
     return alert
 
 
@@ -125,34 +141,85 @@ def _named_by(district: District) -> Callable[[CapAlert], CapAlert]:
     return adapt
 
 
+def _reported_messages(session: Session, node: DistrictNode, cap_alert: CapAlert
+                       ) -> list[Message]:
+    """The center's messages carrying what a district's Update or Cancel references."""
+    references, problems = parse_references(cap_alert.references or "")
+    errors = errors_of(problems)
+    if errors or not references:
+        reason = errors[0].reason if errors else "name the district message it replaces"
+        raise InvalidInput(f"a district's {cap_alert.msg_type}: {reason}", field="references")
+    messages = []
+    for index, reference in enumerate(references):
+        local = session.scalars(select(DistrictLocalAlert).where(
+            DistrictLocalAlert.node_id == node.id,
+            DistrictLocalAlert.sender == reference.sender,
+            DistrictLocalAlert.identifier == reference.identifier,
+            DistrictLocalAlert.sent == reference.sent.astimezone(UTC))).one_or_none()
+        if local is None:
+            raise Forbidden(f"{reference.sender},{reference.identifier} is no alert district"
+                            f" {node.code} reported: a district updates or cancels only its"
+                            " own", field=f"references[{index}]")
+        message = session.get(Message, local.message_id)
+        assert message is not None, "a reported alert keeps the message carrying it"
+        messages.append(message)
+    return messages
+
+
+def _revised_alert(session: Session, node: DistrictNode, cap_alert: CapAlert
+                   ) -> tuple[Alert, list[Message]]:
+    """The republished alert a district's Update or Cancel revises, and its live messages."""
+    named = _reported_messages(session, node, cap_alert)
+    alert_ids = {message.alert_id for message in named}
+    if len(alert_ids) != 1:
+        raise Conflict("the references name messages of more than one alert",
+                       field="references")
+    alert = claim(session, alert_ids.pop(), _TRANSITIONS[cap_alert.msg_type], utcnow())
+    live = live_messages(alert)
+    if {message.id for message in named} != {message.id for message in live}:
+        raise Conflict(f"a district's {cap_alert.msg_type} names exactly the messages in force"
+                       f" of its alert; the center holds {len(live)} of them and the"
+                       f" references name {len(named)}", field="references")
+    return alert, live
+
+
 def _republish(session: Session, node: DistrictNode, cap_alert: CapAlert, district: District,
                *, signer: CenterSigner, batch_size: int) -> tuple[Alert, int, list[list[int]]]:
     actor = Actor(node.user_id, f"node:{node.code}", frozenset())
-    draft = check_draft(alert_to_json(cap_alert), signer.issuer.profile, MsgType.ALERT)
-    alert = Alert(state=AlertState.PUBLISHED, author_id=node.user_id)
+    msg_type = cap_alert.msg_type
+    content = {name: value for name, value in alert_to_json(cap_alert).items()
+               if name != "references"}
+    draft = check_draft(content, signer.issuer.profile, msg_type)
+    superseded: list[Message] = []
+    if msg_type is MsgType.ALERT:
+        alert = Alert(state=AlertState.PUBLISHED, author_id=node.user_id)
+        session.add(alert)
+    else:
+        alert, superseded = _revised_alert(session, node, cap_alert)
     apply_draft(alert, draft)
-    session.add(alert)
     session.flush()
     now = utcnow()
-    message = issue_message(session, actor, alert, signer, MsgType.ALERT, now=now,
-                            adapt=_named_by(district))
+    message = issue_message(session, actor, alert, signer, msg_type, now=now,
+                            supersedes=superseded, adapt=_named_by(district))
     # Planned here, for the feed alone: the outbox row is the fan-out to every channel.
     entry = session.scalars(select(OutboxEntry).where(
         OutboxEntry.message_id == message.id)).one()
     entry.dispatched_at = now
     batches = [ids for _, ids in plan_fanout(session, message.id, batch_size,
                                              channels=(FEED_CHANNEL,))]
-    audit.record(session, actor, "republish_district_alert", alert_id=alert.id,
+    audit.record(session, actor, _AUDIT_ACTIONS[msg_type], alert_id=alert.id,
                  message_id=message.id, detail={
                      "district": node.code, "identifier": cap_alert.identifier,
-                     "sender": cap_alert.sender, "sent": cap_alert.sent.isoformat()})
+                     "sender": cap_alert.sender, "sent": cap_alert.sent.isoformat(),
+                     "references": cap_alert.references})
     return alert, message.id, batches
 
 
 def receive_local_alert(session: Session, node: DistrictNode, xml: bytes, *,
                         districts: DistrictTable, signer: CenterSigner,
                         batch_size: int) -> ReportedAlert:
-    """Verify, check, record and republish a local alert of ``node``; the caller commits."""
+    """Verify, check, record and republish a local alert, Update or Cancel of ``node``;
+    the caller commits."""
     cap_alert = _verified(node, xml)
     district = districts.get(node.code)
     _check_areas(cap_alert, district)

@@ -10,8 +10,11 @@ of its local alerts when the center republishes them.
 A node calls the center with a bearer credential, generated at
 registration, shown once and stored as its SHA-256. A credential that
 belongs to another node is refused with 403, an unknown one with 401.
-A node is offline once it has been silent longer than twice its heartbeat
-interval (never heard from: counted from its registration).
+A node is offline once it has been silent longer than its heartbeat
+interval and ``OFFLINE_GRACE_SECONDS`` (never heard from: counted from its
+registration): the grace covers a beat's wait for the beat task's next
+tick and for the node's answer, so a node answering every beat never
+flickers offline.
 
 Functions here change rows and flush; committing is the caller's.
 """
@@ -41,12 +44,14 @@ __all__ = [
     "DISTRICT_CHANNEL",
     "NODE_FIELDS",
     "NODE_TOKEN_PREFIX",
+    "OFFLINE_GRACE_SECONDS",
     "AddedNode",
     "NodeView",
     "add_node",
     "add_node_as_staff",
     "authenticate_node",
     "find_node",
+    "is_offline",
     "list_nodes",
     "node_view",
     "remove_node",
@@ -60,7 +65,7 @@ NODE_TOKEN_PREFIX = "node_"  # noqa: S105 - a marker, not a secret
 _TOKEN_BYTES = 32
 DEFAULT_HEARTBEAT_SECONDS = 60
 HEARTBEAT_RANGE = (5, 86_400)
-OFFLINE_AFTER_INTERVALS = 2
+OFFLINE_GRACE_SECONDS = 15
 _ADDRESS_LENGTH = 255
 _NAME_LENGTH = 200
 NODE_FIELDS = ("code", "url", "certificate_pem", "heartbeat_interval", "name")
@@ -239,7 +244,7 @@ class NodeView:
 def is_offline(node: DistrictNode, now: datetime) -> bool:
     silent_since = node.last_heard_at or node.created_at
     return now - silent_since > timedelta(
-        seconds=node.heartbeat_interval * OFFLINE_AFTER_INTERVALS)
+        seconds=node.heartbeat_interval + OFFLINE_GRACE_SECONDS)
 
 
 def node_view(node: DistrictNode, now: datetime | None = None) -> NodeView:

@@ -530,8 +530,9 @@ class DistrictNode(Base):
     code) is what fan-out reaches; the node follows its own district through
     ``target_districts`` too. A node proves who it is with a credential
     (stored as SHA-256, shown once), and signs its local alerts with the key
-    of ``certificate_pem``. It counts as offline once silent longer than
-    twice its heartbeat interval.
+    of ``certificate_pem``. The center sends it a heartbeat whenever
+    ``heartbeat_due_at`` has come, and it counts as offline once silent
+    longer than its heartbeat interval (and a short grace).
     """
 
     __tablename__ = "district_nodes"
@@ -547,6 +548,9 @@ class DistrictNode(Base):
     certificate_pem: Mapped[str] = mapped_column(Text)
     heartbeat_interval: Mapped[int] = mapped_column(Integer, default=60)
     last_heard_at: Mapped[datetime | None] = mapped_column(Timestamp(), default=None)
+    # NULL: no heartbeat sent yet, so one is due at once.
+    heartbeat_due_at: Mapped[datetime | None] = mapped_column(Timestamp(), default=None,
+                                                               index=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
 
     target: Mapped[Target] = relationship()

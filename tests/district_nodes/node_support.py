@@ -81,6 +81,8 @@ class FakeCenter:
         self.alerts: list[bytes] = []
         self.fetches: list[tuple[str, str | None]] = []
         self.url = ""
+        self.unavailable = False
+        """While set, the catch-up stream answers 503, as a center still starting does."""
         self._lock = threading.Lock()
 
     def sign(self, alert: Alert) -> bytes:
@@ -119,6 +121,8 @@ class FakeCenter:
                                  request.headers.get("Authorization")))
             if not self._authorised(request):
                 return web.json_response({"error": "forbidden"}, status=403)
+            if self.unavailable:
+                return web.json_response({"error": "unavailable"}, status=503)
             after = int(request.query.get("after", "0"))
             limit = int(request.query.get("limit", "100"))
             page = [entry for entry in self.stream if entry[0] > after][:limit]
@@ -176,7 +180,7 @@ def basic(user: tuple[str, str]) -> dict[str, str]:
 
 class NodeProcess:
     def __init__(self, directory: Path, center: FakeCenter, devices_file: Path,
-                 heartbeat_interval: float = 30.0) -> None:
+                 heartbeat_interval: float = 30.0, extra_config: str = "") -> None:
         self.directory = directory
         self.center = center
         self.port = free_port()
@@ -210,6 +214,7 @@ certificate = "identity/cert.pem"
 
 [channels.led]
 timeout = 5
+{extra_config}
 """, encoding="utf-8")
         self.log = directory / "node.log"
 
@@ -230,6 +235,9 @@ timeout = 5
             return http("GET", f"{self.url}/api/messages").status == 401
         except OSError:
             return False
+
+    def log_text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
 
     def stop(self) -> None:
         if self._process is not None:

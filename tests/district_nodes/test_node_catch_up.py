@@ -66,3 +66,20 @@ def test_heartbeat_naming_a_missed_message_fills_the_gap(
     settled = eventually(lambda: (beat := node.heartbeat()).body["missing"] == 0 and beat,
                          "a heartbeat with nothing missing")
     assert settled.body["cursor"] == 2
+
+
+def test_a_node_started_before_the_center_catches_up_once_it_answers(
+        node: NodeProcess, center: FakeCenter,
+        boards: tuple[DeviceSimulatorThread[LedBoardSimulator], object]) -> None:
+    alert = rainstorm(1)
+    center.publish(alert)
+    center.unavailable = True
+    node.start()
+    eventually(lambda: len(center.fetches) >= 2, "the node asking the starting center again")
+    assert node.log_text().count("center not reachable yet") == 1
+
+    center.unavailable = False
+
+    eventually(lambda: all(shown == [alert.identifier] for shown in showing(boards[0]).values()),
+               "the alert on both boards once the center answers", deadline=60)
+    assert "catch-up failed" not in node.log_text()

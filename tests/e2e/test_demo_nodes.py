@@ -122,6 +122,9 @@ def test_each_node_acked_the_walk_through_alert_and_reported_its_local_counts(
         printed = demo.line(f"{_name(code)} ({code}): push")
         assert printed.endswith("push delivered, local counts led 2 delivered, speaker 1"
                                 " delivered; boards showing it: 2 of 2"), printed
+        # Started before the center answered, the node waited for it without a failure.
+        node_log = demo.data_dir / "districts" / code / "node.log"
+        assert "catch-up failed" not in node_log.read_text(encoding="utf-8"), node_log
 
 
 def test_huairou_stopped_for_a_publish_shows_it_within_a_heartbeat_once_started_again(

@@ -4,6 +4,7 @@ the catch-up stream, aggregated receipts and heartbeats, against fake nodes on r
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,16 @@ from publisher.local_ports import free_port
 from publisher.services.delivery import fan_out, send_batch
 from publisher.services.district_heartbeat import heartbeat_nodes
 from publisher.services.district_names import DistrictNames
-from publisher.services.district_nodes import add_node, authenticate_node, find_node
+from publisher.services.district_nodes import (
+    OFFLINE_GRACE_SECONDS,
+    add_node,
+    authenticate_node,
+    find_node,
+    is_offline,
+)
 from publisher.services.district_stream import node_deliveries, record_node_receipt, stream_page
 from publisher.services.errors import Forbidden, NotFound
-from publisher.store.models import Delivery, Message
+from publisher.store.models import Delivery, Message, utcnow
 from tests.integration.district_center_support import CENTER_TOKEN, FakeNode
 from tests.integration.fanout_support import CHAOYANG, HAIDIAN, _identity, geocoded, publish
 
@@ -176,3 +183,51 @@ def test_the_heartbeat_names_the_latest_messages_and_the_cursor(
     with session_factory() as session:
         node = find_node(session, CHAOYANG)
         assert node is not None and node.last_heard_at is not None
+
+
+def test_each_node_is_beaten_by_its_own_interval_and_offline_after_it(
+        session_factory: sessionmaker[Session], districts: DistrictNames, node_pem: str,
+        fake_nodes: dict[str, FakeNode]) -> None:
+    with session_factory() as session:
+        for code, interval in ((CHAOYANG, 5), (HAIDIAN, 60)):
+            add_node(session, {"code": code, "url": fake_nodes[code].url,
+                               "certificate_pem": node_pem, "heartbeat_interval": interval},
+                     districts)
+        session.commit()
+    channel = DistrictChannel(CHANNEL_OPTIONS)
+    start = utcnow()
+
+    assert heartbeat_nodes(session_factory, channel, now=start) == {CHAOYANG: True,
+                                                                    HAIDIAN: True}
+    assert heartbeat_nodes(session_factory, channel, now=start + timedelta(seconds=4)) == {}
+    assert heartbeat_nodes(session_factory, channel, now=start + timedelta(seconds=5)) == {
+        CHAOYANG: True}
+    assert heartbeat_nodes(session_factory, channel, now=start + timedelta(seconds=61)) == {
+        CHAOYANG: True, HAIDIAN: True}
+    assert len(fake_nodes[CHAOYANG].heartbeats) == 3
+    assert len(fake_nodes[HAIDIAN].heartbeats) == 2
+
+    with session_factory() as session:
+        chaoyang, haidian = find_node(session, CHAOYANG), find_node(session, HAIDIAN)
+        assert chaoyang is not None and haidian is not None
+        heard = chaoyang.last_heard_at
+        assert heard is not None
+        within = heard + timedelta(seconds=5 + OFFLINE_GRACE_SECONDS)
+        assert not is_offline(chaoyang, within) and not is_offline(haidian, within)
+        later = within + timedelta(seconds=1)
+        assert is_offline(chaoyang, later) and not is_offline(haidian, later)
+
+
+def test_a_silent_node_is_reported_and_the_others_still_beaten(
+        session_factory: sessionmaker[Session], districts: DistrictNames, node_pem: str,
+        fake_nodes: dict[str, FakeNode]) -> None:
+    _register(session_factory, districts, node_pem, {
+        CHAOYANG: fake_nodes[CHAOYANG].url, HAIDIAN: f"http://127.0.0.1:{free_port()}"})
+
+    answered = heartbeat_nodes(session_factory, DistrictChannel(CHANNEL_OPTIONS))
+
+    assert answered == {CHAOYANG: True, HAIDIAN: False}
+    with session_factory() as session:
+        haidian = find_node(session, HAIDIAN)
+        assert haidian is not None and haidian.last_heard_at is None
+        assert haidian.heartbeat_due_at is not None

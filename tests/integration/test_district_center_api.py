@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +13,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.cap import generate_demo_identity, sign_alert_xml, write_alert
-from publisher.cap.model import Status
+from publisher.cap.model import MsgType, Reference, Status
+from publisher.cap.reader import read_alert
+from publisher.cap.references import format_references
 from publisher.config import Settings
 from publisher.sample_alert import rainstorm_red_warning
 from publisher.services.feeds import ensure_feed_target
+from publisher.services.public_alerts import public_alert
 from publisher.services.users import create_token, create_user
 from publisher.store.db import session_scope
-from publisher.store.models import Delivery, DeliveryStatus, Message, Role
+from publisher.store.models import Alert, AlertState, Delivery, DeliveryStatus, Message, Role
 from publisher.web import create_app, district_nodes
 from tests.integration.api_client import Api
 from tests.integration.fanout_support import CHAOYANG, HAIDIAN, geocoded
@@ -126,3 +129,58 @@ async def test_a_local_alert_is_republished_on_the_feed_and_one_outside_refused(
     shown = await node_api.call("GET", f"/api/nodes/{CHAOYANG}", user="viewer")
     assert [each["identifier"] for each in shown.body["local_alerts"]] == [
         f"district-{CHAOYANG}-0001"]
+
+
+def _revision(key: Path, certificate: Path, earlier: bytes, msg_type: MsgType,
+              number: int, code: str = CHAOYANG) -> bytes:
+    replaced = read_alert(earlier).alert
+    assert replaced is not None
+    revision = replace(replaced, identifier=f"district-{code}-{number:04d}",
+                       infos=tuple(replace(info, areas=geocoded(code))
+                                   for info in replaced.infos),
+                       sent=replaced.sent + timedelta(seconds=number), msg_type=msg_type,
+                       references=format_references([Reference(
+                           replaced.sender, replaced.identifier, replaced.sent)]))
+    return sign_alert_xml(write_alert(revision), key.read_bytes(), certificate.read_bytes())
+
+
+async def test_a_district_updates_and_cancels_its_own_alert_on_the_feed_only(
+        node_api: Api, tmp_path: Path) -> None:
+    key, certificate = generate_demo_identity(tmp_path / "district-keys")
+    credential = await _register(node_api, CHAOYANG, certificate, 9)
+    haidian_key, haidian_certificate = generate_demo_identity(tmp_path / "haidian-keys")
+    haidian = await _register(node_api, HAIDIAN, haidian_certificate, 10)
+
+    async def report(xml: bytes, who: str = credential, code: str = CHAOYANG) -> Any:
+        return await node_api.call("POST", f"/api/nodes/{code}/alerts", data=xml,
+                                   content_type="application/cap+xml", headers=_bearer(who))
+
+    original = _local_alert(key, certificate, CHAOYANG)
+    created = await report(original)
+    assert created.status == 201, created.body
+    alert_id = created.body["alert_id"]
+    update = _revision(key, certificate, original, MsgType.UPDATE, 2)
+    assert (await report(update)).status == 201
+    stale = await report(_revision(key, certificate, original, MsgType.CANCEL, 3))
+    assert (stale.status, stale.body["field"]) == (409, "references")
+    theirs = _revision(haidian_key, haidian_certificate, original, MsgType.CANCEL, 4, HAIDIAN)
+    foreign = await report(theirs, haidian, HAIDIAN)
+    assert (foreign.status, foreign.body["field"]) == (403, "references[0]")
+
+    cancelled = await report(_revision(key, certificate, update, MsgType.CANCEL, 5))
+    assert cancelled.status == 201, cancelled.body
+    assert cancelled.body["alert_id"] == alert_id
+    with session_scope(node_api.sessions) as session:
+        alert = session.get(Alert, alert_id)
+        assert alert is not None and alert.state is AlertState.CANCELLED
+        messages = session.scalars(select(Message).where(Message.alert_id == alert_id)
+                                   .order_by(Message.id)).all()
+        assert [each.msg_type for each in messages] == ["Alert", "Update", "Cancel"]
+        assert messages[2].references is not None
+        assert messages[1].identifier in messages[2].references
+        assert "<senderName>朝阳区</senderName>".encode() in messages[2].xml
+        feed = session.scalars(select(Delivery.channel).where(
+            Delivery.message_id.in_([each.id for each in messages]))).all()
+        assert feed == ["feed"] * 3
+        public = public_alert(session, alert_id, datetime.now(UTC))
+        assert public.message_id == messages[2].id and public.cancelled
