@@ -1,4 +1,4 @@
-"""``publisher device add|list|remove|import``: the LED boards and speakers fan-out reaches.
+"""``publisher device add|list|remove|import``: the boards, speakers and terminals fan-out reaches.
 
 ``add`` prints the device's new token alone on standard output (shown this
 once; the platform keeps only its SHA-256), so that
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from publisher.cap.districts import load_districts
+from publisher.channels.mqtt_protocol import SECTORS
 from publisher.cli_errors import EXIT_INVALID, EXIT_OK
 from publisher.cli_settings import add_data_dir_option, prepared_settings
 from publisher.cli_subscribers import read_text_file
@@ -40,7 +41,7 @@ __all__ = ["add_device_commands"]
 
 # The option that gives each field, for errors that name a field.
 _OPTIONS = {
-    "device_id": "DEVICE_ID", "kind": "--kind", "endpoint": "--endpoint",
+    "device_id": "DEVICE_ID", "kind": "--kind", "endpoint": "--endpoint", "sector": "--sector",
     "district_code": "--district", "lon": "--lon", "lat": "--lat", "language": "--language",
     "heartbeat_interval": "--heartbeat-interval", "is_test": "--test", "name": "--name",
     "capabilities.rows": "--rows", "capabilities.columns": "--columns",
@@ -65,7 +66,8 @@ def _districts(settings: Settings) -> DistrictNames:
 def _fields(arguments: argparse.Namespace) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "device_id": arguments.device_id, "kind": arguments.kind,
-        "endpoint": arguments.endpoint, "district_code": arguments.district,
+        "endpoint": arguments.endpoint, "sector": arguments.sector,
+        "district_code": arguments.district,
         "lon": arguments.lon, "lat": arguments.lat, "language": arguments.language,
         "heartbeat_interval": arguments.heartbeat_interval, "is_test": arguments.test,
         "name": arguments.name}
@@ -153,14 +155,19 @@ def _import(arguments: argparse.Namespace) -> int:
 
 def _add_parser(commands: Any) -> None:
     add = commands.add_parser(
-        "add", help="register a board or speaker; prints its token once",
-        description="Register an LED board or speaker. Capabilities left out take the"
-                    " defaults of its kind (a board: 2 rows of 12 CJK characters, every"
-                    " colour, no scrolling; a speaker: audio/wav at volume 80).")
+        "add", help="register a board, speaker or terminal; prints its token once",
+        description="Register an LED board, a speaker or an MQTT terminal. Capabilities left"
+                    " out take the defaults of its kind (a board: 2 rows of 12 CJK characters,"
+                    " every colour, no scrolling; a speaker: audio/wav at volume 80). A"
+                    " terminal has a --sector instead of an --endpoint: it listens on the"
+                    " broker, on its district's and sector's topics.")
     add.add_argument("device_id", metavar="DEVICE_ID", help="e.g. led-110105-01")
     add.add_argument("--kind", required=True, choices=[kind.value for kind in DeviceKind])
-    add.add_argument("--endpoint", required=True, metavar="URL",
-                     help="where the platform pushes messages (it adds /messages)")
+    add.add_argument("--endpoint", metavar="URL",
+                     help="a board's or speaker's: where the platform pushes messages"
+                          " (it adds /messages)")
+    add.add_argument("--sector", choices=SECTORS,
+                     help="a terminal's: what it protects; names its topics")
     add.add_argument("--district", required=True, metavar="CODE",
                      help="its GB/T 2260 district, e.g. 110105 (or a name: 朝阳, Chaoyang)")
     add.add_argument("--lon", required=True, type=float, help="longitude, WGS 84 degrees")
@@ -191,7 +198,7 @@ def _add_parser(commands: Any) -> None:
 
 
 def add_device_commands(commands: Any) -> None:
-    device = commands.add_parser("device", help="manage LED boards and speakers")
+    device = commands.add_parser("device", help="manage LED boards, speakers and terminals")
     device_commands = device.add_subparsers(dest="device_command", metavar="COMMAND",
                                             required=True)
     _add_parser(device_commands)
@@ -211,9 +218,10 @@ def add_device_commands(commands: Any) -> None:
 
     load = device_commands.add_parser(
         "import", help="add or update devices from a device list (JSON)",
-        description="A JSON array of devices as `publisher sim led|speaker` writes it:"
-                    " device_id, kind, endpoint, token, district_code, lon, lat, language,"
-                    " capabilities. Known devices are updated (endpoint, location, token);"
+        description="A JSON array of devices as `publisher sim led|speaker|terminal` writes"
+                    " it: device_id, kind, endpoint (a terminal: sector), token, district_code,"
+                    " lon, lat, language, capabilities. Known devices are updated (endpoint,"
+                    " sector, location, token);"
                     " each refused entry is reported with its index and field (exit status 1).")
     load.add_argument("file", type=Path, metavar="FILE.json")
     add_data_dir_option(load)

@@ -35,6 +35,7 @@ _BUILT_IN = {
     "feed": "publisher.channels.feed:FeedChannel",
     "led": "publisher.channels.led:LedChannel",
     "memory": "publisher.channels.memory:MemoryChannel",
+    "mqtt": "publisher.channels.mqtt:MqttChannel",
     "sms": "publisher.channels.sms:SmsChannel",
     "speaker": "publisher.channels.speaker:SpeakerChannel",
     "wechat": "publisher.channels.wechat:WechatChannel",

@@ -61,7 +61,7 @@ class RecordedAck:
 def _check_own_delivery(session: Session, device: Device, provider_id: str) -> None:
     delivery_id = int(provider_id) if provider_id.isdigit() else None
     target_id = session.scalar(select(Delivery.target_id).where(
-        Delivery.id == delivery_id, Delivery.channel == device.kind.value))
+        Delivery.id == delivery_id, Delivery.channel == device.kind.channel))
     if target_id != device.target_id:
         raise Forbidden(f"delivery {provider_id} was not made to device {device.device_id}",
                         field="delivery")

@@ -106,8 +106,8 @@ def requeue_missed(session: Session, device: Device, showing: Collection[str], *
               in _current_messages(session, moment)
               if _wanted(msg_type, identifier, references, showing, came_back)}
     if not wanted:
-        return Replay(device.kind.value)
-    missed = (Delivery.message_id.in_(list(wanted)), Delivery.channel == device.kind.value,
+        return Replay(device.kind.channel)
+    missed = (Delivery.message_id.in_(list(wanted)), Delivery.channel == device.kind.channel,
               Delivery.target_id == device.target_id, Delivery.attempts < REPLAY_LIMIT,
               _missed())
     # The UPDATE checks the status itself: a row a worker took meanwhile is left to it.
@@ -119,4 +119,4 @@ def requeue_missed(session: Session, device: Device, showing: Collection[str], *
         log.info("delivery replayed to a device that called in", extra={
             "alert_identifier": wanted[message_id], "delivery_id": delivery_id,
             "device_id": device.device_id, "came_back": came_back})
-    return Replay(device.kind.value, sorted(delivery_id for delivery_id, _ in requeued))
+    return Replay(device.kind.channel, sorted(delivery_id for delivery_id, _ in requeued))

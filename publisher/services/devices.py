@@ -1,18 +1,25 @@
-"""The device registry: LED boards and speakers, each a target that fan-out reaches.
+"""The device registry: LED boards, speakers and MQTT terminals, each a target fan-out reaches.
 
-A device is a ``Device`` row beside its ``Target`` row (channel = kind,
-address = endpoint URL, district, location, language, test flag); both are
-written in one transaction, so fan-out reaches a device exactly while it is
-registered. Every field is checked before anything is written, and a
-refusal names the field and the reason:
+A device is a ``Device`` row beside its ``Target`` row (channel = the kind's
+channel, address = endpoint URL, district, location, language, test flag);
+both are written in one transaction, so fan-out reaches a device exactly
+while it is registered. A terminal has no endpoint: it listens on the MQTT
+broker, and its address is its district, sector and id
+(``mqtt_protocol.TerminalAddress``), which name its topics. Every field is
+checked before anything is written, and a refusal names the field and the
+reason:
 
 - ``district_code``: a district of the city's table (a code or a name; the
   answer suggests close ones), never the city as a whole;
 - ``lon``/``lat``: on the globe, and inside the district or at least the
   city (the district boundaries are simplified, so a device near a border
   may lie just outside its own);
-- ``capabilities``: per kind (``LED_CAPABILITIES``, ``SPEAKER_CAPABILITIES``),
-  unknown keys refused so that a typo does not pass for a setting.
+- ``capabilities``: per kind (``LED_CAPABILITIES``, ``SPEAKER_CAPABILITIES``;
+  a terminal has none), unknown keys refused so that a typo does not pass
+  for a setting;
+- ``sector``: what a terminal protects (``mqtt_protocol.SECTORS``), required
+  for a terminal and refused for any other kind, as ``endpoint`` is the
+  other way round.
 
 A device proves who it is with a bearer token, generated when it is added,
 shown once and stored as its SHA-256. Removing a device deactivates its
@@ -40,6 +47,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from publisher.cap.districts import District
 from publisher.cap.municipal import SEVERITY_OF_WARNING_COLOR
+from publisher.channels.mqtt_protocol import SECTORS, TerminalAddress
 from publisher.services import audit
 from publisher.services.actors import Actor, require_role
 from publisher.services.device_health import Health, device_health, is_offline, silent_condition
@@ -98,10 +106,12 @@ LED_CAPABILITIES: Mapping[str, Any] = {
 """
 SPEAKER_CAPABILITIES: Mapping[str, Any] = {
     "formats": [WAV], "volume": 80, "languages": list(LANGUAGES)}
-_CAPABILITIES = {DeviceKind.LED: LED_CAPABILITIES, DeviceKind.SPEAKER: SPEAKER_CAPABILITIES}
+_CAPABILITIES: Mapping[DeviceKind, Mapping[str, Any]] = {
+    DeviceKind.LED: LED_CAPABILITIES, DeviceKind.SPEAKER: SPEAKER_CAPABILITIES,
+    DeviceKind.TERMINAL: {}}
 
-DEVICE_FIELDS = ("device_id", "kind", "endpoint", "district_code", "lon", "lat", "language",
-                 "capabilities", "heartbeat_interval", "is_test", "name")
+DEVICE_FIELDS = ("device_id", "kind", "endpoint", "sector", "district_code", "lon", "lat",
+                 "language", "capabilities", "heartbeat_interval", "is_test", "name")
 """What a device is registered with (the API body, a device list entry, ``devices.toml``)."""
 
 
@@ -112,6 +122,7 @@ class DeviceSpec:
     device_id: str
     kind: DeviceKind
     endpoint: str
+    """Where it is reached: a URL, or a terminal's ``DISTRICT/SECTOR/ID``."""
     district_code: str
     lon: float
     lat: float
@@ -120,6 +131,7 @@ class DeviceSpec:
     heartbeat_interval: int = DEFAULT_HEARTBEAT_SECONDS
     is_test: bool = False
     name: str = ""
+    sector: str | None = None
 
 
 # --- checking the fields ---
@@ -181,6 +193,27 @@ def _endpoint(fields: Mapping[str, Any], where: str) -> str:
     if problem:
         raise InvalidInput(f"{endpoint!r}: {problem}", field=where + "endpoint")
     return endpoint
+
+
+def _sector(fields: Mapping[str, Any], kind: DeviceKind, where: str) -> str | None:
+    if kind is not DeviceKind.TERMINAL:
+        if fields.get("sector") is not None:
+            raise InvalidInput(f"only a terminal protects a sector, not a {kind.value} device",
+                               field=where + "sector")
+        return None
+    sector = _text(fields, "sector", where).lower()
+    if sector not in SECTORS:
+        raise InvalidInput(f"{sector!r} is not a sector (known: {', '.join(SECTORS)})",
+                           field=where + "sector")
+    return sector
+
+
+def _terminal_address(fields: Mapping[str, Any], device_id: str, district: District,
+                      sector: str, where: str) -> str:
+    if fields.get("endpoint") is not None:
+        raise InvalidInput("a terminal has no endpoint: it listens on the MQTT broker, on the"
+                           " topics of its district and sector", field=where + "endpoint")
+    return str(TerminalAddress(district.code, sector, device_id))
 
 
 def _district(fields: Mapping[str, Any], districts: DistrictNames, where: str) -> District:
@@ -275,8 +308,8 @@ def _capabilities(fields: Mapping[str, Any], kind: DeviceKind, where: str) -> di
     defaults = _CAPABILITIES[kind]
     unknown = sorted(set(given) - set(defaults))
     if unknown:
-        raise InvalidInput(f"unknown for {kind.value} devices (known: {', '.join(defaults)})",
-                           field=f"{name}.{unknown[0]}")
+        raise InvalidInput(f"unknown for {kind.value} devices (known:"
+                           f" {', '.join(defaults) or 'none'})", field=f"{name}.{unknown[0]}")
     return {key: _CAPABILITY_CHECKS[key](given[key], f"{name}.{key}") if key in given
             else default for key, default in defaults.items()}
 
@@ -287,15 +320,22 @@ def device_spec(fields: Mapping[str, Any], districts: DistrictNames, *,
 
     ``where`` prefixes the field's name in errors, e.g. ``"devices[3]."``.
     Unknown fields are refused; ``language``, ``capabilities``,
-    ``heartbeat_interval``, ``is_test`` and ``name`` have defaults.
+    ``heartbeat_interval``, ``is_test`` and ``name`` have defaults. A
+    terminal has a ``sector`` and no ``endpoint``; every other kind the
+    other way round.
     """
     unknown = sorted(set(fields) - set(DEVICE_FIELDS))
     if unknown:
         raise InvalidInput(f"unknown field (known: {', '.join(DEVICE_FIELDS)})",
                            field=where + unknown[0])
     device_id, kind = _device_id(fields, where), _kind(fields, where)
-    endpoint = _endpoint(fields, where)
-    district = _district(fields, districts, where)
+    sector = _sector(fields, kind, where)
+    if sector is None:
+        endpoint = _endpoint(fields, where)
+        district = _district(fields, districts, where)
+    else:
+        district = _district(fields, districts, where)
+        endpoint = _terminal_address(fields, device_id, district, sector, where)
     lon, lat = _location(fields, district, districts, where)
     language = _language(fields, where)
     capabilities = _capabilities(fields, kind, where)
@@ -309,7 +349,7 @@ def device_spec(fields: Mapping[str, Any], districts: DistrictNames, *,
     return DeviceSpec(device_id=device_id, kind=kind, endpoint=endpoint,
                       district_code=district.code, lon=lon, lat=lat, capabilities=capabilities,
                       language=language, heartbeat_interval=heartbeat_interval,
-                      is_test=is_test, name=name.strip())
+                      is_test=is_test, name=name.strip(), sector=sector)
 
 
 # --- the registry ---
@@ -334,7 +374,7 @@ def find_device(session: Session, device_id: str) -> Device | None:
 
 
 def _target_at(session: Session, kind: DeviceKind, endpoint: str) -> Target | None:
-    return session.scalars(select(Target).where(Target.channel == kind.value,
+    return session.scalars(select(Target).where(Target.channel == kind.channel,
                                                 Target.address == endpoint)).one_or_none()
 
 
@@ -353,7 +393,7 @@ def _claim_target(session: Session, device: Device | None, spec: DeviceSpec) -> 
             # the old target keeps the deliveries made to it, inactive.
             own.active = False
         return found
-    return own if own is not None else Target(channel=spec.kind.value, address=spec.endpoint)
+    return own if own is not None else Target(channel=spec.kind.channel, address=spec.endpoint)
 
 
 def _apply(target: Target, device: Device, spec: DeviceSpec, token_sha256: str | None) -> None:
@@ -367,6 +407,7 @@ def _apply(target: Target, device: Device, spec: DeviceSpec, token_sha256: str |
     device.name = spec.name
     device.capabilities = dict(spec.capabilities)
     device.heartbeat_interval = spec.heartbeat_interval
+    device.sector = spec.sector
     if token_sha256 is not None:
         device.token_sha256 = token_sha256
 
@@ -375,7 +416,7 @@ def _state(device: Device) -> tuple[Any, ...]:
     target = device.target
     return (target.id, target.address, target.district_code, target.lon, target.lat,
             target.language, target.is_test, target.active, device.name, device.capabilities,
-            device.heartbeat_interval, device.token_sha256)
+            device.heartbeat_interval, device.token_sha256, device.sector)
 
 
 def apply_device_spec(session: Session, spec: DeviceSpec,

@@ -329,10 +329,16 @@ class TargetDistrict(Base):
 class DeviceKind(enum.StrEnum):
     LED = "led"
     SPEAKER = "speaker"
+    TERMINAL = "terminal"
+
+    @property
+    def channel(self) -> str:
+        """The channel that reaches devices of this kind: a terminal listens on MQTT."""
+        return "mqtt" if self is DeviceKind.TERMINAL else self.value
 
 
 class Device(Base):
-    """An LED board or a speaker: what only a device has, beside its target row.
+    """An LED board, a speaker or an MQTT terminal: what only a device has, beside its target row.
 
     The target row (channel = kind, address = endpoint URL, district,
     location, test flag) is what fan-out reaches. A device proves who it is
@@ -353,6 +359,8 @@ class Device(Base):
     token_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     last_seen_at: Mapped[datetime | None] = mapped_column(Timestamp(), default=None)
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+    # What a terminal protects (school, hospital, water...); its alerts' topics name it.
+    sector: Mapped[str | None] = mapped_column(String(16), default=None)
 
     target: Mapped[Target] = relationship()
 

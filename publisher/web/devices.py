@@ -1,4 +1,4 @@
-"""Devices in the API: the administrator's registry, and what boards and speakers send.
+"""Devices in the API: the administrator's registry, and what boards, speakers and terminals send.
 
 - ``GET /api/devices``, ``POST /api/devices``, ``GET`` and ``DELETE
   /api/devices/{device_id}``: the registry, for an administrator (the
@@ -15,7 +15,10 @@
   what the device missed (``services.device_replay``) and enqueues it.
 
 At start-up the devices of ``devices.toml`` in the config directory, if
-there is one, are registered or brought in line with it.
+there is one, are registered or brought in line with it. When the ``mqtt``
+channel is configured, the terminals' ack listener
+(``services.terminal_ack_listener``) runs here too, beside the boards' acks,
+for as long as the app runs.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from aiohttp import web
 from sqlalchemy.orm import Session
 
 from publisher.channels.base import Channel, ChannelError
+from publisher.channels.mqtt_client import BrokerOptions
 from publisher.channels.registry import create_channel
 from publisher.config import Settings
 from publisher.services.device_import import DEVICES_CONFIG_FILE, apply_configured_devices
@@ -52,8 +56,9 @@ from publisher.services.devices import (
     remove_device_as_staff,
 )
 from publisher.services.errors import InvalidInput
+from publisher.services.terminal_ack_listener import TerminalAckListener, listener_client_id
 from publisher.store.db import session_scope
-from publisher.store.models import ReceiptOutcome
+from publisher.store.models import DeviceKind, ReceiptOutcome
 from publisher.web.api import PER_PAGE, page_number
 from publisher.web.auth import bearer_token, current_actor
 from publisher.web.bodies import read_json_object
@@ -131,13 +136,29 @@ async def _rematch_early_acks(app: web.Application) -> None:
             log.exception("device acks not matched this round")
 
 
+def _terminal_ack_listener(app: web.Application) -> TerminalAckListener | None:
+    settings = app[SETTINGS]
+    channel = DeviceKind.TERMINAL.channel
+    if channel not in settings.channels:
+        return None
+    options = settings.channel_options.get(channel, {})
+    channels = app[DEVICE_CHANNELS]
+    return TerminalAckListener(BrokerOptions.read(options), listener_client_id(options),
+                               app[SESSIONS], lambda: channels.get(channel), app[EARLY_ACKS])
+
+
 async def open_devices(app: web.Application) -> AsyncIterator[None]:
-    """The device channels and the early acks' rematching, for as long as the app runs."""
+    """The device channels, the early acks' rematching and the terminals' ack listener."""
     await asyncio.to_thread(_load_configured, app)
     app[DEVICE_CHANNELS] = DeviceChannels(app[SETTINGS])
     app[EARLY_ACKS] = EarlyAcks()
     rematching = asyncio.create_task(_rematch_early_acks(app))
+    listener = _terminal_ack_listener(app)
+    if listener is not None:
+        listener.start()
     yield
+    if listener is not None:
+        await asyncio.to_thread(listener.stop)
     rematching.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await rematching
@@ -150,7 +171,8 @@ def device_json(view: DeviceView) -> dict[str, Any]:
         "device_id": device.device_id,
         "kind": device.kind.value,
         "name": device.name,
-        "endpoint": target.address,
+        "endpoint": None if device.sector is not None else target.address,
+        "sector": device.sector,
         "district_code": target.district_code,
         "lon": target.lon,
         "lat": target.lat,
@@ -223,8 +245,8 @@ async def device_ack(request: web.Request) -> web.Response:
 
     def recording(session: Session) -> tuple[str, RecordedAck]:
         device = authenticate_device(session, device_id, token)
-        return device.kind.value, record_ack(session, device, channels.get(device.kind.value),
-                                             body)
+        return device.kind.channel, record_ack(session, device,
+                                               channels.get(device.kind.channel), body)
 
     try:
         kind, recorded = await in_transaction(request, recording)

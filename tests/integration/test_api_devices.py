@@ -294,7 +294,8 @@ async def test_health_lists_the_devices_offline_per_kind_and_stays_ok(admin_api:
     assert reply.body["devices"] == {
         "ok": True, "detail": "2 of 3 devices offline",
         "led": {"total": 2, "offline": 2, "offline_ids": ["led-110105-01", "led-110105-02"]},
-        "speaker": {"total": 1, "offline": 0, "offline_ids": []}}
+        "speaker": {"total": 1, "offline": 0, "offline_ids": []},
+        "terminal": {"total": 0, "offline": 0, "offline_ids": []}}
     offline = await admin_api.call("GET", "/api/devices?offline=true", user="admin")
     assert [device["device_id"] for device in offline.body["devices"]] == [
         "led-110105-01", "led-110105-02"]

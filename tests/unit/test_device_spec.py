@@ -53,7 +53,8 @@ def test_a_board_just_outside_its_district_but_inside_the_city_is_accepted(
 @pytest.mark.parametrize(("changes", "field", "reason"), [
     ({"device_id": "led 01"}, "device_id", "letters, digits"),
     ({"device_id": None}, "device_id", "required"),
-    ({"kind": "billboard"}, "kind", "'billboard' is not a kind of device (known: led, speaker)"),
+    ({"kind": "billboard"}, "kind",
+     "'billboard' is not a kind of device (known: led, speaker, terminal)"),
     ({"endpoint": "ftp://boards.example/1"}, "endpoint", "http:// or https://"),
     ({"endpoint": "http://admin:secret@10.0.0.5/board"}, "endpoint", "credentials"),
     ({"endpoint": "http://10.0.0.5/board?x=1"}, "endpoint", "query"),
