@@ -5,7 +5,8 @@ with API tokens, a few memory-channel targets, SMS test subscribers in Chaoyang
 and Haidian and followers of the WeChat account, starts the SMSC simulator,
 the WeChat simulator (``demo_wechat``) and the LED board and speaker
 simulators (``demo_devices``), each for a channel the configuration names,
-prints how to reach it all, then runs ``publisher serve`` on the
+prints how to reach it all (the staff web pages with the demo users' passwords, the API
+with their tokens), then runs ``publisher serve`` on the
 configuration ``config/demo.toml`` (unless ``PUBLISHER_CONFIG`` names
 another), and walks one alert by SMS from draft to delivered
 (``demo_walkthrough``), the same alert on the feeds, the public page and
@@ -69,6 +70,7 @@ from publisher.services.public_alerts import FEED_CHANNEL
 from publisher.services.targets import reaches_only_test_targets
 from publisher.services.users import actor_for_token, create_token, create_user
 from publisher.store.models import Target, User
+from publisher.web.staff_context import LOGIN_PATH as STAFF_LOGIN_PATH
 from publisher.web.wechat_callback import CALLBACK_PATH
 
 __all__ = ["DEMO_TARGETS", "DEMO_USERS", "add_demo_command", "prepare_demo"]
@@ -100,7 +102,6 @@ DEMO_TARGETS = (("110105", 2, 1), ("110108", 2, 1))
 _NOT_BUILT_YET = (
     "channels besides the memory channel, SMS over SMPP, LED boards and speakers, WeChat-style"
     " push, the feeds and district nodes: Twilio-compatible SMS, MQTT terminals",
-    "the warning-center web UI",
     "the earthquake early-warning fast path and agency intake",
 )
 
@@ -225,6 +226,8 @@ def _print_welcome(settings: Settings, url: str, credentials: dict[str, dict[str
                    wechat: DemoWechat | None = None, nodes: DemoNodes | None = None) -> None:
     print("Public alert publishing platform: demo on embedded defaults\n")
     print(f"Web API:   {url}   (health: {url}/health)")
+    print(f"Staff UI:  {url}{STAFF_LOGIN_PATH}   (log in as {DEMO_USERS[0].username} to compose,"
+          f" as {DEMO_USERS[1].username} to approve; README: Walkthrough: the staff web UI)")
     print(f"Data:      {settings.paths.data_dir} (SQLite database, SQLite broker, keys)")
     print("Targets:   memory channel, test and public targets in Chaoyang and Haidian")
     if smsc is not None:

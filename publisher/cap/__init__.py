@@ -9,6 +9,7 @@ relate its areas to places and districts.
         alert = report.alert
 """
 
+from publisher.cap._read_values import read_circle, read_polygon
 from publisher.cap.areas import AreaIndex, area_covers, area_geometry, area_intersects_district
 from publisher.cap.authorities import Authority, AuthorityRegistry, load_authorities
 from publisher.cap.districts import District, DistrictTable, UnknownDistrictError, load_districts
@@ -111,6 +112,8 @@ __all__ = [
     "make_identifier",
     "parse_references",
     "read_alert",
+    "read_circle",
+    "read_polygon",
     "sign_alert_xml",
     "verify_alert_xml",
     "write_alert",

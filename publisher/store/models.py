@@ -62,6 +62,7 @@ __all__ = [
     "Receipt",
     "ReceiptOutcome",
     "Role",
+    "StaffSession",
     "Subscriber",
     "SubscriberDistrict",
     "Target",
@@ -596,3 +597,28 @@ class DistrictLocalAlert(Base):
     xml: Mapped[bytes] = mapped_column(LargeBinary)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
     received_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+
+class StaffSession(Base):
+    """A person signed in to the staff web pages, until they log out or it expires.
+
+    The browser holds a random token; only its SHA-256 is stored. The CSRF
+    token is per session: every form and every cookie-authenticated API
+    write must carry it.
+    """
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(Timestamp(), default=None)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+    def __repr__(self) -> str:
+        # Neither token appears in a repr or a log line.
+        return f"StaffSession(id={self.id!r}, user_id={self.user_id!r})"

@@ -1,4 +1,5 @@
-"""The aiohttp application: the staff REST API, the public pages and the health probe."""
+"""The aiohttp application: the staff REST API, the staff pages, the public pages and the
+health probe."""
 
 from __future__ import annotations
 
@@ -13,10 +14,16 @@ from publisher.store.db import make_engine, make_session_factory
 from publisher.web import (
     api,
     audio,
+    dashboard_api,
+    dashboard_stream,
     devices,
     district_nodes,
     feeds,
     public,
+    staff,
+    staff_audit,
+    staff_dashboard,
+    staff_previews,
     subscribers,
     timeline,
     wechat_callback,
@@ -28,6 +35,7 @@ from publisher.web.errors import error_middleware
 from publisher.web.fanout import FanoutTrigger
 from publisher.web.health import HealthProbe
 from publisher.web.representations import json_response
+from publisher.web.staff_auth import staff_middleware
 
 __all__ = ["create_app"]
 
@@ -54,7 +62,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings) -> web.Application:
     """The web application for ``settings``; the database must be migrated already."""
-    app = web.Application(middlewares=[error_middleware, auth_middleware],
+    app = web.Application(middlewares=[error_middleware, auth_middleware, staff_middleware],
                           client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_resources)
@@ -62,6 +70,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(audio.open_speech)
     app.cleanup_ctx.append(devices.open_devices)
     app.cleanup_ctx.append(feeds.open_feeds)
+    app.cleanup_ctx.append(dashboard_stream.open_dashboard_hub)
+    app.on_shutdown.append(dashboard_stream.end_streams)
     app.add_routes(api.routes)
     app.add_routes(subscribers.routes)
     app.add_routes(public.routes)
@@ -71,5 +81,10 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(feeds.routes)
     app.add_routes(timeline.routes)
     app.add_routes(wechat_callback.routes)
+    app.add_routes(dashboard_api.routes)
+    app.add_routes(staff_dashboard.routes)
+    app.add_routes(staff_audit.routes)
+    app.add_routes(staff_previews.routes)
+    staff.add_staff_pages(app)
     app.router.add_get("/health", _health)
     return app
