@@ -110,19 +110,19 @@ def _aggregate(parts: Sequence[_Part]) -> tuple[DeliveryStatus, str]:
     return DeliveryStatus.SENT, ""
 
 
-def _first_by_provider(session: Session, id_column: InstrumentedAttribute[int],
+def _first_by_provider(session: Session, columns: Sequence[InstrumentedAttribute[int]],
                        provider_column: InstrumentedAttribute[str | None],
                        where: ColumnElement[bool], provider_ids: Sequence[str]
-                       ) -> dict[str, int]:
-    """Provider id to the lowest row id that carries it, among rows matching ``where``."""
-    found: dict[str, int] = {}
+                       ) -> dict[str, tuple[int, ...]]:
+    """Provider id to ``columns`` of the row with the lowest first column that carries it."""
+    found: dict[str, tuple[int, ...]] = {}
     for chunk in _chunks(provider_ids):
-        rows = session.execute(select(provider_column, id_column)
+        rows = session.execute(select(provider_column, *columns)
                                .where(where, provider_column.in_(chunk))
-                               .order_by(id_column))
-        for provider_id, row_id in rows:
+                               .order_by(columns[0]))
+        for provider_id, *values in rows:
             if provider_id is not None:
-                found.setdefault(provider_id, row_id)
+                found.setdefault(provider_id, tuple(values))
     return found
 
 
@@ -133,25 +133,19 @@ class Correlation:
         self._session = session
         lock_for_writing(session)
         wanted = sorted(set(provider_ids))
-        part_ids = _first_by_provider(session, DeliveryPart.id, DeliveryPart.provider_id,
-                                      DeliveryPart.channel == channel, wanted)
-        whole = [provider_id for provider_id in wanted if provider_id not in part_ids]
-        self._whole = _first_by_provider(session, Delivery.id, Delivery.provider_id,
-                                         Delivery.channel == channel, whole)
-        parts_of = self._delivery_of(part_ids)
-        self._deliveries = self._lock(sorted(set(parts_of.values()) | set(self._whole.values())))
+        parts = _first_by_provider(session, (DeliveryPart.id, DeliveryPart.delivery_id),
+                                   DeliveryPart.provider_id, DeliveryPart.channel == channel,
+                                   wanted)
+        whole = [provider_id for provider_id in wanted if provider_id not in parts]
+        self._whole = {provider_id: delivery_id for provider_id, (delivery_id,)
+                       in _first_by_provider(session, (Delivery.id,), Delivery.provider_id,
+                                             Delivery.channel == channel, whole).items()}
+        with_parts = {delivery_id for _, delivery_id in parts.values()}
+        self._deliveries = self._lock(sorted(with_parts | set(self._whole.values())))
         self._parts: dict[int, list[_Part]] = {}
         self._part_by_provider: dict[str, _Part] = {}
-        self._read_parts(sorted(set(parts_of.values())), part_ids)
-
-    def _delivery_of(self, part_ids: dict[str, int]) -> dict[int, int]:
-        """Part id to its delivery's id."""
-        found: dict[int, int] = {}
-        for chunk in _chunks(sorted(part_ids.values())):
-            found.update((part_id, delivery_id) for part_id, delivery_id in self._session.execute(
-                select(DeliveryPart.id, DeliveryPart.delivery_id)
-                .where(DeliveryPart.id.in_(chunk))))
-        return found
+        self._read_parts(sorted(with_parts), {provider_id: part_id for provider_id, (part_id, _)
+                                              in parts.items()})
 
     def _lock(self, delivery_ids: Sequence[int]) -> dict[int, _Row]:
         locked: dict[int, _Row] = {}

@@ -41,6 +41,7 @@ from publisher.services.district_names import DistrictNames
 from publisher.services.errors import InvalidInput
 from publisher.services.msisdn import normalise_msisdn
 from publisher.services.receipts import rematch_receipts, store_receipts
+from publisher.services.sms_failover_audit import record_failovers
 from publisher.services.subscriber_commands import handle_mo
 from publisher.services.waiting_ids import WaitingIds
 from publisher.store.models import ReceiptOutcome
@@ -59,6 +60,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PUMP_INTERVAL_SECONDS = 0.15
+# Receipts recorded per transaction. A worker that falls behind its SMSC
+# (receipts come as fast as parts go) would otherwise correlate its whole
+# backlog at once: the round's rows, parsed receipts and statements grow with
+# the backlog, and the memory that peak takes is not given back to the system
+# (CPython's allocator frees an arena only once every object in it is gone).
+RECEIPTS_PER_TRANSACTION = 1000
 REPLY_ATTEMPTS = 5
 # The first retry of a confirmation waits this long; each further one twice as long.
 REPLY_RETRY_SECONDS = 2.0
@@ -101,13 +108,14 @@ def record_receipts(session_factory: sessionmaker[Session], channel: SmsChannel,
     return unmatched
 
 
-def _taken(waiting: queue.SimpleQueue[T]) -> list[T]:
+def _taken(waiting: queue.SimpleQueue[T], limit: float = math.inf) -> list[T]:
     taken: list[T] = []
-    while True:
+    while len(taken) < limit:
         try:
             taken.append(waiting.get_nowait())
         except queue.Empty:
-            return taken
+            break
+    return taken
 
 
 def drain_receipts(channel: SmsChannel, session_factory: sessionmaker[Session]) -> int:
@@ -166,7 +174,8 @@ class InboundPump:
                  reply_attempts: int = REPLY_ATTEMPTS,
                  reply_retry: float = REPLY_RETRY_SECONDS,
                  receipt_wait: float = RECEIPT_WAIT_SECONDS,
-                 rematch_interval: float = REMATCH_SECONDS) -> None:
+                 rematch_interval: float = REMATCH_SECONDS,
+                 receipts_per_transaction: int = RECEIPTS_PER_TRANSACTION) -> None:
         self.channel = channel
         self._sessions = session_factory
         self._districts = districts
@@ -176,6 +185,7 @@ class InboundPump:
         self._unmatched = WaitingIds[str](receipt_wait, RECEIPT_WAIT_LIMIT)
         self._confirmations = WaitingIds[str](CONFIRMATION_RECEIPT_SECONDS, RECEIPT_WAIT_LIMIT)
         self._rematch_interval = rematch_interval
+        self._receipts_per_transaction = receipts_per_transaction
         self._rematch_due = 0.0
         self._receipts: list[InboundMessage] = []
         self._mobile_originated: list[InboundMessage] = []
@@ -218,10 +228,9 @@ class InboundPump:
         is tried once more; without ``binds_open`` none is.
         """
         try:
-            self._receipts += _taken(self.channel.receipts)
-            unmatched = record_receipts(self._sessions, self.channel, self._receipts)
-            recorded, self._receipts = len(self._receipts), []
-            self._rematch(unmatched, time.monotonic(), final=final)
+            recorded = self._record_receipts()
+            self._rematch(time.monotonic(), final=final)
+            record_failovers(self._sessions, self.channel.failovers)
             self._mobile_originated += _taken(self.channel.mobile_originated)
             while self._mobile_originated:
                 self._apply_or_drop(self._mobile_originated[0])
@@ -249,12 +258,27 @@ class InboundPump:
             log.error("sms inbound lost at stop: the database refused it", extra={
                 "receipts": len(self._receipts), "texts": len(self._mobile_originated)})
 
-    def _rematch(self, unmatched: Sequence[str], now: float, *, final: bool) -> None:
-        """Keep the new receipts that matched nothing, offer the kept ones again when due."""
-        waiting = [provider_id for provider_id in unmatched
-                   if provider_id not in self._confirmations]
-        self._give_up(self._unmatched.keep(waiting, now), "too many receipts waiting",
-                      level=logging.WARNING)
+    def _record_receipts(self) -> int:
+        """Record the receipts queued when the round began, ``receipts_per_transaction`` at a time.
+
+        Keeps the provider ids of those that matched nothing; returns how many were recorded.
+        """
+        per_transaction = self._receipts_per_transaction
+        waiting = len(self._receipts) + self.channel.receipts.qsize()
+        recorded = 0
+        for _ in range(math.ceil(waiting / per_transaction)):
+            self._receipts += _taken(self.channel.receipts, per_transaction - len(self._receipts))
+            unmatched = record_receipts(self._sessions, self.channel, self._receipts)
+            recorded += len(self._receipts)
+            self._receipts = []
+            self._give_up(self._unmatched.keep(
+                [provider_id for provider_id in unmatched
+                 if provider_id not in self._confirmations], time.monotonic()),
+                "too many receipts waiting", level=logging.WARNING)
+        return recorded
+
+    def _rematch(self, now: float, *, final: bool) -> None:
+        """Offer the receipts that matched nothing again when due; give up those too old."""
         if self._unmatched and (final or now >= self._rematch_due):
             self._rematch_due = now + self._rematch_interval
             with self._sessions() as session:

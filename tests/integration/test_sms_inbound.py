@@ -8,11 +8,12 @@ wire, in the simulator's part log.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.cap.model import Status
@@ -230,6 +231,30 @@ def test_receipts_are_recorded_while_the_pump_runs(
     deliver_in_process(session_factory, message_id, channel)
     final = _final(session_factory, message_id)
     assert [delivery.status for delivery in final] == [DeliveryStatus.DELIVERED] * 2
+
+
+def test_a_backlog_of_receipts_is_recorded_in_bounded_transactions(
+        smsc: SimulatorThread, channel: SmsChannel, session_factory: Factory) -> None:
+    # Not started: the receipts wait in the channel's queue, as they do in a
+    # worker that falls behind its SMSC, until one round takes them.
+    pump = InboundPump(channel, session_factory, DISTRICTS, receipts_per_transaction=2)
+    message_id = _published_to_both(session_factory)
+    deliver_in_process(session_factory, message_id, channel)
+    sent = {part.provider_id for delivery in deliveries(session_factory, message_id)
+            for part in parts_of(session_factory, delivery.id)}
+    eventually(lambda: channel.receipts.qsize() >= len(sent), "every receipt queued")
+    commits: list[int] = []
+    event.listen(session_factory, "after_commit", lambda session: commits.append(1))
+
+    pump.drain()
+
+    assert len(sent) > 2  # the Chinese alert went in parts
+    assert channel.receipts.qsize() == 0
+    assert len(commits) == math.ceil(len(sent) / 2)
+    assert {receipt.provider_id: receipt.outcome for receipt in _receipts(session_factory)} == {
+        provider_id: ReceiptOutcome.APPLIED for provider_id in sent}
+    assert [delivery.status for delivery in deliveries(session_factory, message_id)] == [
+        DeliveryStatus.DELIVERED] * 2
 
 
 class _LateToCommit(SmsChannel):
