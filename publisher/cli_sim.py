@@ -1,7 +1,8 @@
 """``publisher sim smsc`` and ``publisher sim mo``: the SMSC simulator, and texts from phones.
 
 ``sim led`` (and the other device simulators) are described in ``cli_sim_devices``,
-``sim wechat`` in ``cli_sim_wechat``, ``sim terminal`` in ``cli_sim_terminal``.
+``sim wechat`` in ``cli_sim_wechat``, ``sim twilio`` in ``cli_sim_twilio``, ``sim terminal``
+in ``cli_sim_terminal``.
 
 ``sim smsc`` runs the simulator as a process, for process-level tests. Its
 state (message-id counter, part log) lives in ``DATA_DIR/smsc/``. Once
@@ -31,6 +32,7 @@ from publisher.cli_logging import configure_logging
 from publisher.cli_settings import add_data_dir_option
 from publisher.cli_sim_devices import add_device_simulator
 from publisher.cli_sim_terminal import add_terminal_simulator
+from publisher.cli_sim_twilio import add_twilio_simulator
 from publisher.cli_sim_wechat import add_wechat_simulator
 from publisher.config import ConfigError, load_settings
 from publisher.sim.led import LedBoardSimulator
@@ -73,6 +75,7 @@ def add_sim_command(commands: Any) -> None:
     add_device_simulator(simulators, "speaker", SpeakerSimulator, default_port=8702,
                          description="IP speakers speaking docs/protocols/speaker.md")
     add_wechat_simulator(simulators)
+    add_twilio_simulator(simulators)
     add_terminal_simulator(simulators)
 
     mo = simulators.add_parser(

@@ -50,14 +50,18 @@ _POLL_SECONDS = 0.2
 
 
 def sms_route(settings: Settings) -> RouteSettings:
-    """The route the demo simulates: the sms channel's first (highest-priority) one."""
+    """The route the demo simulates: the sms channel's first (highest-priority) SMPP one."""
     if SMS_CHANNEL not in settings.channels:
         raise UsageError(f"channels: the demo sends SMS through its simulator, but the"
                          f" configuration names only {', '.join(settings.channels)}")
     try:
-        return read_routes(settings.channel_options.get(SMS_CHANNEL, {}))[0]
+        routes = read_routes(settings.channel_options.get(SMS_CHANNEL, {}))
     except PermanentChannelError as error:
         raise UsageError(str(error)) from None
+    smpp = [route for route in routes if isinstance(route, RouteSettings)]
+    if not smpp:
+        raise UsageError(f"channel_options.{SMS_CHANNEL}.routes: the demo needs an SMPP route")
+    return smpp[0]
 
 
 def ensure_subscribers(session: Session, *, is_test: bool) -> int:

@@ -34,6 +34,12 @@ thread owns a database session. Mobile-originated messages are put on
 ``mobile_originated`` for the subscriber service, whose confirmations go
 out through ``send_reply``.
 
+A route may also be a Twilio-compatible REST API (``sms_twilio``): the
+same rendered text goes there whole, the provider segments it, and its
+status callbacks are this channel's receipts too (``parse_receipt``). A
+batch sent over a route because those before it were down notes the
+failover on each delivery and for the audit log (``sms_failover``).
+
 Options (``channel_options["sms"]``): the routes (see ``sms_routes``),
 ``bind_timeout`` (seconds a send waits for a bind to come up, 5) and
 ``signature`` (the sender's signature that starts every Chinese SMS,
@@ -69,8 +75,11 @@ from publisher.channels.sms_encoding import (
     SmsEncodingError,
     encode_sms,
 )
+from publisher.channels.sms_failover import FailoverLog
 from publisher.channels.sms_routes import Route, Routes, RouteSettings, provider_id, read_routes
 from publisher.channels.sms_text import DEFAULT_SIGNATURE, render_sms
+from publisher.channels.sms_twilio import RestRoute, parse_status_callback
+from publisher.channels.twilio_client import RestMessage
 
 __all__ = ["SmsChannel"]
 
@@ -78,6 +87,7 @@ log = logging.getLogger(__name__)
 
 # The item of a reply in a submission: replies have no delivery row.
 _REPLY = 0
+_NO_ROUTE = "no route carries this number: every route is limited to other prefixes"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +159,7 @@ class SmsChannel(Channel[str]):
         self.receipts: queue.SimpleQueue[InboundMessage] = queue.SimpleQueue()
         self.mobile_originated: queue.SimpleQueue[InboundMessage] = queue.SimpleQueue()
         self.routes = Routes(read_routes(self.options), _Events(self))
+        self.failovers = FailoverLog()
         self._references = ReferenceAllocator()
         self._answered = threading.Condition()
         self._outcomes: dict[_PartKey, _PartOutcome] = {}
@@ -160,7 +171,8 @@ class SmsChannel(Channel[str]):
 
     def start(self) -> list[Bind]:
         """Open every route's binds (once); receipts start arriving on ``receipts``."""
-        return [bind for route in self.routes.start() for bind in route.binds]
+        return [bind for route in self.routes.start() if isinstance(route, Route)
+                for bind in route.binds]
 
     def render(self, message: OutgoingMessage, language: str) -> str:
         return render_sms(message.alert, message.msg_type, language, signature=self.signature)
@@ -182,7 +194,28 @@ class SmsChannel(Channel[str]):
                     self._answered.notify_all()
 
     def send(self, message: OutgoingMessage, targets: Sequence[TargetRef]) -> list[SendResult]:
-        route, binds = self.routes.choose(self.bind_timeout)
+        assigned, unroutable = self.routes.assign(targets, self.bind_timeout)
+        results = [SendResult(target.delivery_id, None, DeliveryStatus.FAILED, _NO_ROUTE)
+                   for target in unroutable]
+        for choice, group in assigned:
+            if isinstance(choice.route, RestRoute):
+                sent = choice.route.send(self._rest_texts(message, group))
+            else:
+                sent = self._send_smpp(message, choice.route, choice.binds, group)
+            results += self.failovers.noted(message, choice, sent)
+        return results
+
+    def _rest_texts(self, message: OutgoingMessage, targets: Sequence[TargetRef]
+                    ) -> list[RestMessage]:
+        texts: dict[str, str] = {}
+        for target in targets:
+            if target.language not in texts:
+                texts[target.language] = self.render(message, target.language)
+        return [RestMessage(target.delivery_id, target.address, texts[target.language])
+                for target in targets]
+
+    def _send_smpp(self, message: OutgoingMessage, route: Route, binds: Sequence[Bind],
+                   targets: Sequence[TargetRef]) -> list[SendResult]:
         failed: list[SendResult] = []
         texts: list[_Text] = []
         # A batch has a handful of languages and up to a thousand targets: each
@@ -219,9 +252,12 @@ class SmsChannel(Channel[str]):
         the bind still tries it and sending it again may duplicate it), and
         PermanentChannelError when it never will.
         """
-        route, binds = self.routes.choose(self.bind_timeout)
+        choice = self.routes.choose(self.bind_timeout)
+        if isinstance(choice.route, RestRoute):
+            return choice.route.send_reply(address, self.signed(text, language))
+        route, binds = choice.route, choice.binds
         try:
-            encoded = self._encode(self._signed(text, language), route.settings)
+            encoded = self._encode(self.signed(text, language), route.settings)
         except SmsEncodingError as error:
             raise PermanentChannelError(f"{error.field}: {error.reason}") from None
         outcomes = self._submit(route, binds, [_Text(_REPLY, address, encoded)])
@@ -234,7 +270,8 @@ class SmsChannel(Channel[str]):
             raise TransientChannelError(reason)
         return list(result.parts)
 
-    def _signed(self, text: str, language: str) -> str:
+    def signed(self, text: str, language: str) -> str:
+        """``text`` with the sender's signature first when it is Chinese, as every alert has."""
         if language.split("-", 1)[0].casefold() != "zh" or text.startswith(self.signature):
             return text
         return f"{self.signature}{text}"
@@ -332,7 +369,9 @@ class SmsChannel(Channel[str]):
                           parts=identifiers, duplicates=duplicates)
 
     def parse_receipt(self, raw: Mapping[str, Any]) -> ParsedReceipt:
-        """A receipt as ``receipt_fields`` writes it; the provider id is its part's, as stored."""
+        """A receipt as ``receipt_fields`` writes it, or a REST route's status callback."""
+        if "MessageSid" in raw:
+            return parse_status_callback(raw, self.routes.rest_route_names)
         try:
             octets = bytes.fromhex(str(raw.get("short_message", "")))
         except ValueError:

@@ -28,6 +28,14 @@ alphanumeric sender id, when it has letters; else 0/1, a number),
 ``response_timeout`` (seconds, 10) and ``message_id_base`` ("auto", 10 or 16:
 how the SMSC writes its ids, see ``sms_receipts``). Every key but the first
 four may also stand at the top level, as the default of every route.
+
+A table with ``kind = "twilio"`` is a route over a Twilio-compatible REST
+API instead (``twilio_options``, ``sms_twilio``): it is up while its recent
+requests succeed, and taken out while they fail, until a check of its
+account succeeds. Any route may carry only numbers with some ``prefixes``
+(E.164, "+86138"); a batch is split by the routes that may carry each
+number (``assign``), and each part goes over the first of them that is up.
+A route passed over because it was down is named in the ``Choice``.
 """
 
 from __future__ import annotations
@@ -39,11 +47,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from publisher.channels.base import PermanentChannelError, TransientChannelError
+from publisher.channels.base import PermanentChannelError, TargetRef, TransientChannelError
 from publisher.channels.smpp_bind import Bind, BindError, BindEvents, BindSettings, BindState
+from publisher.channels.sms_provider_ids import provider_id
 from publisher.channels.sms_receipts import IdBase
+from publisher.channels.sms_twilio import RestRoute
+from publisher.channels.twilio_options import (
+    REST_KIND,
+    RestRouteSettings,
+    read_prefixes,
+    read_rest_route,
+)
 
-__all__ = ["PRIMARY", "Route", "RouteSettings", "Routes", "provider_id", "read_routes"]
+__all__ = ["PRIMARY", "Choice", "OptionReader", "Route", "RouteSettings", "Routes",
+           "provider_id", "read_routes"]
 
 PRIMARY = "primary"
 OPTIONS = "channel_options.sms"
@@ -72,6 +89,7 @@ class RouteSettings:
     source_addr_npi: int = 1
     response_timeout: float = 10.0
     message_id_base: IdBase = "auto"
+    prefixes: tuple[str, ...] = ()
 
     def bind_name(self, index: int) -> str:
         return f"{self.name}-{index}"
@@ -83,12 +101,7 @@ class RouteSettings:
                             response_timeout=self.response_timeout)
 
 
-def provider_id(route: str, canonical_id: str) -> str:
-    """The stored id of a part: its SMSC's canonical id, made unique across routes."""
-    return f"{route}:{canonical_id}"
-
-
-class _Reader:
+class OptionReader:
     """The options of one route, each looked up in the route's table, then at the top level."""
 
     def __init__(self, table: Mapping[str, Any], defaults: Mapping[str, Any], path: str) -> None:
@@ -129,7 +142,7 @@ class _Reader:
         return value
 
 
-def _route(reader: _Reader, name: str, priority: int) -> RouteSettings:
+def _route(reader: OptionReader, name: str, priority: int) -> RouteSettings:
     if not _ROUTE_NAME.fullmatch(name):
         raise reader.error("name", f"{name!r} is not 1..32 letters, digits, '-' or '_'")
     base = reader.value("message_id_base", "auto")
@@ -151,7 +164,7 @@ def _route(reader: _Reader, name: str, priority: int) -> RouteSettings:
         source_addr_ton=_octet(reader, "source_addr_ton", sender_ton),
         source_addr_npi=_octet(reader, "source_addr_npi", sender_npi),
         response_timeout=reader.number("response_timeout", 10.0),
-        message_id_base=_ID_BASES[base])
+        message_id_base=_ID_BASES[base], prefixes=read_prefixes(reader))
     try:
         route.bind_settings(0)
     except BindError as error:
@@ -159,18 +172,28 @@ def _route(reader: _Reader, name: str, priority: int) -> RouteSettings:
     return route
 
 
-def _octet(reader: _Reader, key: str, default: int) -> int:
+def _octet(reader: OptionReader, key: str, default: int) -> int:
     value = reader.integer(key, default)
     if not 0 <= value <= 255:
         raise reader.error(key, f"{value} is not an octet (0..255)")
     return value
 
 
-def read_routes(options: Mapping[str, Any]) -> tuple[RouteSettings, ...]:
+def _route_of_kind(reader: OptionReader, name: str, priority: int
+                   ) -> RouteSettings | RestRouteSettings:
+    kind = reader.value("kind", "smpp")
+    if kind == REST_KIND:
+        return read_rest_route(reader, name, priority)
+    if kind != "smpp":
+        raise reader.error("kind", f"{kind!r} is not smpp or {REST_KIND}")
+    return _route(reader, name, priority)
+
+
+def read_routes(options: Mapping[str, Any]) -> tuple[RouteSettings | RestRouteSettings, ...]:
     """The routes of the options, highest priority first; raises naming the option at fault."""
     tables = options.get("routes")
     if tables is None:
-        return (_route(_Reader(options, {}, OPTIONS), PRIMARY, 0),)
+        return (_route_of_kind(OptionReader(options, {}, OPTIONS), PRIMARY, 0),)
     for key in _CONNECTION_KEYS:
         if key in options:
             raise PermanentChannelError(f"{OPTIONS}.{key}: give it in each table of"
@@ -182,10 +205,10 @@ def read_routes(options: Mapping[str, Any]) -> tuple[RouteSettings, ...]:
         path = f"{OPTIONS}.routes[{index}]"
         if not isinstance(table, Mapping):
             raise PermanentChannelError(f"{path}: {table!r} is not a table")
-        reader = _Reader(table, options, path)
+        reader = OptionReader(table, options, path)
         if "name" not in table or "priority" not in table:
             raise reader.error("name" if "name" not in table else "priority", "required")
-        routes.append(_route(reader, str(table["name"]), reader.integer("priority")))
+        routes.append(_route_of_kind(reader, str(table["name"]), reader.integer("priority")))
     names = [route.name for route in routes]
     for index, name in enumerate(names):
         if name in names[:index]:
@@ -223,58 +246,101 @@ class Route:
         return f"{self.name} ({states})"
 
 
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """The route to send over now: its bound binds (none for REST), and the routes passed over."""
+
+    route: Route | RestRoute
+    binds: list[Bind]
+    passed_over: tuple[str, ...] = ()
+
+
+def _carries(settings: RouteSettings | RestRouteSettings, address: str) -> bool:
+    return not settings.prefixes or address.startswith(settings.prefixes)
+
+
 class Routes:
     """Every route of the channel; the binds open on ``start``, for all routes at once."""
 
-    def __init__(self, settings: Sequence[RouteSettings], events: BindEvents) -> None:
+    def __init__(self, settings: Sequence[RouteSettings | RestRouteSettings],
+                 events: BindEvents) -> None:
         self.settings = tuple(settings)
         self._events = events
         self._by_bind = {route.bind_name(index): route for route in self.settings
-                         for index in range(route.binds)}
-        self._routes: list[Route] = []
+                         if isinstance(route, RouteSettings) for index in range(route.binds)}
+        self.rest_route_names = tuple(route.name for route in self.settings
+                                      if isinstance(route, RestRouteSettings))
+        self._routes: list[Route | RestRoute] = []
         self._lock = threading.Lock()
 
     def route_of_bind(self, bind_name: str) -> RouteSettings | None:
         return self._by_bind.get(bind_name)
 
-    def start(self) -> list[Route]:
+    def start(self) -> list[Route | RestRoute]:
         """Open every route's binds (once); receipts and mobile messages start arriving."""
         with self._lock:
             if not self._routes:
-                routes = [Route(settings, self._events) for settings in self.settings]
+                routes = [Route(settings, self._events) if isinstance(settings, RouteSettings)
+                          else RestRoute(settings) for settings in self.settings]
                 for route in routes:
-                    for bind in route.binds:
+                    for bind in route.binds if isinstance(route, Route) else ():
                         bind.start()
                 self._routes = routes
             return self._routes
 
-    def choose(self, timeout: float) -> tuple[Route, list[Bind]]:
-        """The route to send over now and its bound binds.
+    def assign(self, targets: Sequence[TargetRef], timeout: float
+               ) -> tuple[list[tuple[Choice, list[TargetRef]]], list[TargetRef]]:
+        """The targets by the route to send them over now, and those no route carries.
+
+        Every route is chosen before anything is sent: when one part of the
+        batch has no route up, nothing of it goes out (see ``choose``).
+        """
+        by_routes: dict[tuple[str, ...], list[TargetRef]] = {}
+        unroutable: list[TargetRef] = []
+        for target in targets:
+            names = tuple(settings.name for settings in self.settings
+                          if _carries(settings, target.address))
+            (by_routes.setdefault(names, []) if names else unroutable).append(target)
+        return [(self.choose(timeout, names), group)
+                for names, group in by_routes.items()], unroutable
+
+    def choose(self, timeout: float, names: Sequence[str] | None = None) -> Choice:
+        """The route (of ``names``, else of all) to send over now, and its bound binds.
 
         While a route of higher priority has not answered yet (its binds are
         still coming up), it is waited for, up to ``timeout`` seconds; then
-        any route with a bound bind will do. Raises TransientChannelError
-        naming every route and its binds' states when none is bound by then.
+        any route with a bound bind, or a REST route that is up, will do.
+        Raises TransientChannelError naming every route and its state when
+        none is up by then.
         """
-        routes = self.start()
+        routes = [route for route in self.start() if names is None or route.name in names]
         deadline = time.monotonic() + timeout
         while True:
             expired = time.monotonic() >= deadline
+            passed_over: list[str] = []
             for route in routes:
-                bound = route.poll()
-                if bound:
-                    return route, bound
-                if not expired and not route.answered:
-                    break
+                if isinstance(route, RestRoute):
+                    if route.up:
+                        return Choice(route, [], tuple(passed_over))
+                else:
+                    bound = route.poll()
+                    if bound:
+                        return Choice(route, bound, tuple(passed_over))
+                    if not expired and not route.answered:
+                        break
+                passed_over.append(route.describe())
             else:
                 if expired:
-                    described = "; ".join(route.describe() for route in routes)
-                    raise TransientChannelError(f"no SMPP bind is up on any route: {described}")
+                    raise TransientChannelError("no SMPP bind is up on any route: "
+                                                + "; ".join(passed_over))
             time.sleep(_POLL_SECONDS)
 
     def close(self) -> None:
         with self._lock:
             routes, self._routes = self._routes, []
         for route in routes:
+            if isinstance(route, RestRoute):
+                route.close()
+                continue
             for bind in route.binds:
                 bind.stop()
