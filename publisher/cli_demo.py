@@ -49,6 +49,7 @@ from publisher.demo_nodes import DemoNodes, node_options
 from publisher.demo_nodes_walkthrough import NodeWalkthrough, print_nodes
 from publisher.demo_public_walkthrough import PublicWalkthrough
 from publisher.demo_sms import DEMO_SUBSCRIBERS, DLR_DELAY, DemoSmsc, ensure_subscribers, sms_route
+from publisher.demo_sms_failover import DEFAULT_TWILIO_PORT, DemoTwilio, print_failover, rest_route
 from publisher.demo_walkthrough import (
     DEMO_STATUS,
     DemoPeople,
@@ -101,7 +102,7 @@ DEMO_TARGETS = (("110105", 2, 1), ("110108", 2, 1))
 
 _NOT_BUILT_YET = (
     "channels besides the memory channel, SMS over SMPP, LED boards and speakers, WeChat-style"
-    " push, the feeds and district nodes: Twilio-compatible SMS, MQTT terminals",
+    " push, the feeds and district nodes: MQTT terminals",
     "the earthquake early-warning fast path and agency intake",
 )
 
@@ -183,11 +184,13 @@ def prepare_demo(settings: Settings) -> dict[str, dict[str, str]]:
     return credentials
 
 
-def _print_sms(smsc: DemoSmsc) -> None:
+def _print_sms(smsc: DemoSmsc, twilio: DemoTwilio | None) -> None:
     route = smsc.route
     print(f"SMS:       SMSC simulator on {route.host}:{route.port} (system id"
           f" {route.system_id}), receipts {DLR_DELAY:g} s after each part")
     print(f"           part log {smsc.part_log}; texts from phones: {smsc.control_url}/mo")
+    if twilio is not None:
+        print_failover(twilio, smsc.control_url)
     kind = "test subscribers" if reaches_only_test_targets(DEMO_STATUS.value) else "subscribers"
     for district, language, numbers in DEMO_SUBSCRIBERS:
         print(f"           {kind} in {district} ({language}): {', '.join(numbers)}")
@@ -223,7 +226,8 @@ def _print_public(url: str, feed: bool, wechat: DemoWechat | None) -> None:
 
 def _print_welcome(settings: Settings, url: str, credentials: dict[str, dict[str, str]],
                    smsc: DemoSmsc | None, *, fleet: DemoDevices | None = None,
-                   wechat: DemoWechat | None = None, nodes: DemoNodes | None = None) -> None:
+                   wechat: DemoWechat | None = None, nodes: DemoNodes | None = None,
+                   twilio: DemoTwilio | None = None) -> None:
     print("Public alert publishing platform: demo on embedded defaults\n")
     print(f"Web API:   {url}   (health: {url}/health)")
     print(f"Staff UI:  {url}{STAFF_LOGIN_PATH}   (log in as {DEMO_USERS[0].username} to compose,"
@@ -231,7 +235,7 @@ def _print_welcome(settings: Settings, url: str, credentials: dict[str, dict[str
     print(f"Data:      {settings.paths.data_dir} (SQLite database, SQLite broker, keys)")
     print("Targets:   memory channel, test and public targets in Chaoyang and Haidian")
     if smsc is not None:
-        _print_sms(smsc)
+        _print_sms(smsc, twilio)
         _print_public(url, FEED_CHANNEL in settings.channels, wechat)
     if fleet is not None:
         _print_devices(fleet)
@@ -361,6 +365,7 @@ def _demo(arguments: argparse.Namespace) -> int:
         _print_welcome(settings, url, credentials, None)
         return EXIT_OK
     route = sms_route(settings)
+    second_route = rest_route(settings, arguments.twilio_port, arguments.port)
     _feed_on(settings, arguments.port)
     wechat_options = demo_wechat_options(settings, arguments.wechat_port)
     is_test = reaches_only_test_targets(DEMO_STATUS.value)
@@ -375,13 +380,16 @@ def _demo(arguments: argparse.Namespace) -> int:
     fleet: DemoDevices | None = None
     wechat: DemoWechat | None = None
     nodes: DemoNodes | None = None
+    twilio: DemoTwilio | None = None
     try:
+        if second_route is not None:
+            twilio = DemoTwilio(settings, second_route)
         if wechat_options is not None:
             wechat = DemoWechat(wechat_options, url + CALLBACK_PATH)
         fleet = _demo_devices(settings, arguments, url)
         nodes = _demo_nodes(settings, arguments, url)
         _print_welcome(settings, url, credentials, smsc, fleet=fleet, wechat=wechat,
-                       nodes=nodes)
+                       nodes=nodes, twilio=twilio)
         walkthrough = Walkthrough(_steps(settings, url, credentials, smsc, fleet=fleet,
                                          wechat=wechat, nodes=nodes))
         return run_web(settings, arguments.host, arguments.port, with_worker=True,
@@ -393,6 +401,8 @@ def _demo(arguments: argparse.Namespace) -> int:
             fleet.stop()
         if wechat is not None:
             wechat.stop()
+        if twilio is not None:
+            twilio.stop()
         smsc.stop()
 
 
@@ -406,6 +416,9 @@ def add_demo_command(commands: Any) -> None:
     demo.add_argument("--smsc-control-port", type=int, default=DEFAULT_CONTROL_PORT,
                       metavar="PORT", help="the simulator's control port, for texts from"
                                            f" phones (default {DEFAULT_CONTROL_PORT})")
+    demo.add_argument("--twilio-port", type=int, default=DEFAULT_TWILIO_PORT, metavar="PORT",
+                      help="the Twilio simulator's port, which the base_url of the sms channel's"
+                           f" REST route names (default {DEFAULT_TWILIO_PORT})")
     demo.add_argument("--wechat-port", type=int, default=DEFAULT_WECHAT_PORT, metavar="PORT",
                       help="the WeChat simulator's port, which channel_options.wechat.base_url"
                            f" names (default {DEFAULT_WECHAT_PORT})")

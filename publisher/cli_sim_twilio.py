@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from pathlib import Path
 from types import MappingProxyType
@@ -20,7 +19,7 @@ from typing import Any
 import aiohttp
 
 from publisher.cli_errors import EXIT_OK, UsageError
-from publisher.cli_logging import configure_logging
+from publisher.cli_sim_served import add_served_parser, serve_until_signalled
 from publisher.sim.twilio import TwilioSimConfig, TwilioSimulator
 
 __all__ = ["DEFAULT_PORT", "add_twilio_simulator"]
@@ -41,9 +40,8 @@ def _codes(text: str) -> MappingProxyType[str, int]:
 
 def add_twilio_simulator(simulators: Any) -> None:
     """Add ``publisher sim twilio`` and ``publisher sim twilio-mo`` to the ``sim`` subcommands."""
-    parser = simulators.add_parser("twilio", help="a Twilio-compatible Messages REST API")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
+    parser = add_served_parser(simulators, "twilio", "a Twilio-compatible Messages REST API",
+                               DEFAULT_PORT)
     defaults = TwilioSimConfig()
     parser.add_argument("--account-sid", default=defaults.account_sid)
     parser.add_argument("--auth-token", default=defaults.auth_token,  # the demo account
@@ -77,31 +75,14 @@ def add_twilio_simulator(simulators: Any) -> None:
 
 
 def _serve(arguments: argparse.Namespace) -> int:
-    try:
-        config = TwilioSimConfig(
-            host=arguments.host, port=arguments.port, account_sid=arguments.account_sid,
-            auth_token=arguments.auth_token, max_per_second=arguments.max_per_second,
-            callback_delay=arguments.callback_delay, failure_share=arguments.failure_share,
-            out_of_order_share=arguments.out_of_order_share,
-            duplicate_share=arguments.duplicate_share, failures=arguments.failures,
-            refusals=arguments.refusals, inbound_url=arguments.inbound_url,
-            log_path=arguments.log, seed=arguments.seed)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-    configure_logging()
-    asyncio.run(_run(TwilioSimulator(config)))
-    return EXIT_OK
-
-
-async def _run(simulator: TwilioSimulator) -> None:
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signal_number in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signal_number, stopping.set)
-    async with simulator.running():
-        print(f"twilio simulator listening on {simulator.config.host}:{simulator.port}",
-              flush=True)
-        await stopping.wait()
+    return serve_until_signalled("twilio", lambda: TwilioSimulator(TwilioSimConfig(
+        host=arguments.host, port=arguments.port, account_sid=arguments.account_sid,
+        auth_token=arguments.auth_token, max_per_second=arguments.max_per_second,
+        callback_delay=arguments.callback_delay, failure_share=arguments.failure_share,
+        out_of_order_share=arguments.out_of_order_share,
+        duplicate_share=arguments.duplicate_share, failures=arguments.failures,
+        refusals=arguments.refusals, inbound_url=arguments.inbound_url,
+        log_path=arguments.log, seed=arguments.seed)))
 
 
 def _mo(arguments: argparse.Namespace) -> int:

@@ -9,12 +9,9 @@ same ``appid``, ``secret`` and ``callback_token``.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 from typing import Any
 
-from publisher.cli_errors import EXIT_OK, UsageError
-from publisher.cli_logging import configure_logging
+from publisher.cli_sim_served import add_served_parser, serve_until_signalled
 from publisher.sim.wechat import WechatSimConfig, WechatSimulator
 
 __all__ = ["DEFAULT_PORT", "add_wechat_simulator"]
@@ -28,9 +25,8 @@ def _openids(text: str) -> frozenset[str]:
 
 def add_wechat_simulator(simulators: Any) -> None:
     """Add ``publisher sim wechat`` to the ``sim`` subcommands."""
-    parser = simulators.add_parser("wechat", help="the WeChat Official Account API")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
+    parser = add_served_parser(simulators, "wechat", "the WeChat Official Account API",
+                               DEFAULT_PORT)
     defaults = WechatSimConfig()
     parser.add_argument("--appid", default=defaults.appid)
     parser.add_argument("--secret", default=defaults.secret,  # the demo account
@@ -58,28 +54,11 @@ def add_wechat_simulator(simulators: Any) -> None:
 
 
 def _serve(arguments: argparse.Namespace) -> int:
-    try:
-        config = WechatSimConfig(
-            host=arguments.host, port=arguments.port, appid=arguments.appid,
-            secret=arguments.secret, token_lifetime=arguments.token_lifetime,
-            advertised_expires_in=arguments.advertised_expires_in,
-            max_per_second=arguments.max_per_second, unsubscribed=arguments.unsubscribed,
-            template_ids=arguments.template_ids, callback_url=arguments.callback_url,
-            callback_token=arguments.callback_token, receipt_delay=arguments.receipt_delay,
-            failure_share=arguments.failure_share, seed=arguments.seed)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-    configure_logging()
-    asyncio.run(_run(WechatSimulator(config)))
-    return EXIT_OK
-
-
-async def _run(simulator: WechatSimulator) -> None:
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signal_number in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signal_number, stopping.set)
-    async with simulator.running():
-        print(f"wechat simulator listening on {simulator.config.host}:{simulator.port}",
-              flush=True)
-        await stopping.wait()
+    return serve_until_signalled("wechat", lambda: WechatSimulator(WechatSimConfig(
+        host=arguments.host, port=arguments.port, appid=arguments.appid,
+        secret=arguments.secret, token_lifetime=arguments.token_lifetime,
+        advertised_expires_in=arguments.advertised_expires_in,
+        max_per_second=arguments.max_per_second, unsubscribed=arguments.unsubscribed,
+        template_ids=arguments.template_ids, callback_url=arguments.callback_url,
+        callback_token=arguments.callback_token, receipt_delay=arguments.receipt_delay,
+        failure_share=arguments.failure_share, seed=arguments.seed)))

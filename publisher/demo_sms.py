@@ -3,11 +3,17 @@
 The simulator runs in a thread of the demo's process, at the address the
 configuration gives the ``sms`` channel's first route, so the worker's binds
 reach it. Its control port lets anyone text the platform as a phone
-(``publisher sim mo``). The part log is ``DATA_DIR/smsc/smsc.sqlite3``.
+(``publisher sim mo``, ``POST /mo``), and takes the SMSC down as a failing
+carrier goes and brings it back: ``POST /smsc/stop`` cuts every bind, and
+each new one as it connects, so that the routes after it take the traffic;
+``POST /smsc/start`` ends the outage; both answer ``{"running": ...}``.
+The stop first stops taking parts, so that no part is logged without its
+answer having gone out. The part log is ``DATA_DIR/smsc/smsc.sqlite3``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 import sys
 import threading
@@ -17,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -33,13 +40,13 @@ from publisher.services.subscribers import (
     follow_districts,
     new_subscriber,
 )
-from publisher.sim.smsc import SmscConfig, SmscSimulator
-from publisher.sim.smsc_control import start_control
+from publisher.sim.smsc import FaultMode, SmscConfig, SmscSimulator
+from publisher.sim.smsc_control import control_app
 from publisher.sim.smsc_state import PartLog, ReassembledMessage
 from publisher.store.models import ContactKind, Target
 
-__all__ = ["DEMO_SUBSCRIBERS", "DemoSmsc", "SmsTally", "ensure_subscribers", "reached_addresses",
-           "reached_numbers", "sms_route", "tally"]
+__all__ = ["DEMO_SUBSCRIBERS", "START_PATH", "STOP_PATH", "DemoSmsc", "SmsTally",
+           "ensure_subscribers", "reached_addresses", "reached_numbers", "sms_route", "tally"]
 
 # (district, language, numbers): Chinese texts in Chaoyang, English ones in Haidian.
 DEMO_SUBSCRIBERS = (("110105", "zh-CN", ("+8613800000101", "+8613800000102")),
@@ -47,6 +54,11 @@ DEMO_SUBSCRIBERS = (("110105", "zh-CN", ("+8613800000101", "+8613800000102")),
 # Seconds from acceptance to the delivery receipt: soon, but visibly after the send.
 DLR_DELAY = 0.5
 _POLL_SECONDS = 0.2
+STOP_PATH = "/smsc/stop"
+START_PATH = "/smsc/start"
+# Long enough for the parts already read to be logged and answered.
+_SETTLE_SECONDS = 0.05
+_SMSC = web.AppKey("smsc", SmscSimulator)
 
 
 def sms_route(settings: Settings) -> RouteSettings:
@@ -125,6 +137,36 @@ def tally(part_log: Path, numbers: Collection[str], since: datetime) -> SmsTally
         log.close()
 
 
+def _running(simulator: SmscSimulator) -> web.Response:
+    return web.json_response({"running": simulator.fault is FaultMode.NONE})
+
+
+async def _stop_smsc(request: web.Request) -> web.Response:
+    simulator = request.app[_SMSC]
+    await simulator.set_fault(FaultMode.SILENT)
+    await asyncio.sleep(_SETTLE_SECONDS)
+    await simulator.set_fault(FaultMode.DROP)
+    return _running(simulator)
+
+
+async def _start_smsc(request: web.Request) -> web.Response:
+    simulator = request.app[_SMSC]
+    await simulator.set_fault(FaultMode.NONE)
+    return _running(simulator)
+
+
+async def _start_control(simulator: SmscSimulator, host: str, port: int) -> web.AppRunner:
+    """The simulator's control port (``smsc_control``) with the outage switch beside ``/mo``."""
+    app = control_app(simulator)
+    app[_SMSC] = simulator
+    app.router.add_post(STOP_PATH, _stop_smsc)
+    app.router.add_post(START_PATH, _start_smsc)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
 class DemoSmsc:
     """The simulator and its control port, in a thread; ``stop`` ends both."""
 
@@ -141,7 +183,7 @@ class DemoSmsc:
                              f" {route.host}:{route.port} ({error})") from None
         try:
             self._control = self._thread.submit(
-                lambda: start_control(self.simulator, route.host, control_port)).result(10)
+                lambda: _start_control(self.simulator, route.host, control_port)).result(10)
         except OSError as error:
             self._thread.stop()
             raise UsageError(f"--smsc-control-port: cannot listen on {route.host}:"

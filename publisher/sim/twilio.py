@@ -39,7 +39,7 @@ import math
 import random
 import re
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -49,7 +49,7 @@ from aiohttp import web
 
 from publisher.channels.twilio_signature import SIGNATURE_HEADER, twilio_signature
 from publisher.sim.loop_thread import LoopThread
-from publisher.sim.served import ServedSimulator
+from publisher.sim.served import CallingBackSimulator
 
 __all__ = ["CallbackPosted", "TextTaken", "TwilioFault", "TwilioSimConfig", "TwilioSimulator",
            "TwilioSimulatorThread"]
@@ -127,48 +127,26 @@ def _error(status: int, code: int, message: str) -> web.Response:
                              status=status)
 
 
-class TwilioSimulator(ServedSimulator[TwilioSimConfig]):
+class TwilioSimulator(CallingBackSimulator[TwilioSimConfig]):
     """The simulated API; see the module's documentation."""
 
+    kind = "twilio"
+
     def __init__(self, config: TwilioSimConfig) -> None:
-        self.config = config
+        super().__init__(config)
         self.fault = TwilioFault.NONE
         self.taken: list[TextTaken] = []
         self.callbacks: list[CallbackPosted] = []
         self.answered: collections.Counter[int] = collections.Counter()
-        self._recent: collections.deque[float] = collections.deque()
         self._random = random.Random(config.seed)  # noqa: S311 - a simulated outcome
-        self._runner: web.AppRunner | None = None
-        self._client: aiohttp.ClientSession | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
 
-    async def start(self) -> None:
-        self._client = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.config.request_timeout))
+    def add_routes(self, router: web.UrlDispatcher) -> None:
         account = f"/2010-04-01/Accounts/{self.config.account_sid}"
-        app = web.Application()
-        app.router.add_post(f"{account}/Messages.json", self._message)
-        app.router.add_get(f"{account}.json", self._account)
-        app.router.add_get("/sim/messages", self._messages)
-        app.router.add_post("/sim/inbound", self._inbound)
-        app.router.add_post("/sim/fault", self._fault)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.config.host, self.config.port).start()
-        self._port = int(self._runner.addresses[0][1])
-        log.info("twilio simulator listening", extra={"host": self.config.host,
-                                                      "port": self._port})
-
-    async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        router.add_post(f"{account}/Messages.json", self._message)
+        router.add_get(f"{account}.json", self._account)
+        router.add_get("/sim/messages", self._messages)
+        router.add_post("/sim/inbound", self._inbound)
+        router.add_post("/sim/fault", self._fault)
 
     def start_in_thread(self) -> TwilioSimulatorThread:
         return TwilioSimulatorThread(self)
@@ -186,17 +164,6 @@ class TwilioSimulator(ServedSimulator[TwilioSimConfig]):
     def _refused(self, status: int, code: int, message: str) -> web.Response:
         self.answered[status] += 1
         return _error(status, code, message)
-
-    def _over_rate(self) -> bool:
-        if self.config.max_per_second is None:
-            return False
-        now = time.monotonic()
-        while self._recent and self._recent[0] <= now - 1.0:
-            self._recent.popleft()
-        if len(self._recent) >= self.config.max_per_second:
-            return True
-        self._recent.append(now)
-        return False
 
     async def _account(self, request: web.Request) -> web.Response:
         if not self._authenticated(request):
@@ -281,11 +248,6 @@ class TwilioSimulator(ServedSimulator[TwilioSimConfig]):
 
     # Callbacks to the platform --------------------------------------------------------
 
-    def _spawn(self, coroutine: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def _post_statuses(self, url: str, text: TextTaken) -> None:
         for status in text.statuses:
             await asyncio.sleep(self.config.callback_delay)
@@ -298,11 +260,10 @@ class TwilioSimulator(ServedSimulator[TwilioSimConfig]):
             self.callbacks.append(CallbackPosted(text.sid, status, answer))
 
     async def _post(self, url: str, fields: Mapping[str, str]) -> tuple[int | None, str]:
-        assert self._client is not None
         headers = {SIGNATURE_HEADER: twilio_signature(self.config.auth_token, url,
                                                        fields.items())}
         try:
-            async with self._client.post(url, data=dict(fields), headers=headers) as response:
+            async with self.client.post(url, data=dict(fields), headers=headers) as response:
                 return response.status, await response.text()
         except (aiohttp.ClientError, TimeoutError):
             return None, ""

@@ -43,7 +43,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -52,7 +52,7 @@ from aiohttp import web
 
 from publisher.channels.wechat_events import SEND_JOB_FINISHED, UNSUBSCRIBE, event_xml, signature
 from publisher.sim.loop_thread import LoopThread
-from publisher.sim.served import ServedSimulator
+from publisher.sim.served import CallingBackSimulator
 
 __all__ = [
     "FAILED_STATUSES",
@@ -140,53 +140,31 @@ def _answer(errcode: int, **fields: Any) -> web.Response:
                               **fields})
 
 
-class WechatSimulator(ServedSimulator[WechatSimConfig]):
+class WechatSimulator(CallingBackSimulator[WechatSimConfig]):
     """The simulated API; see the module's documentation."""
 
+    kind = "wechat"
+
     def __init__(self, config: WechatSimConfig) -> None:
-        self.config = config
+        super().__init__(config)
         self.unsubscribed = set(config.unsubscribed)
         self.received: list[TemplateReceived] = []
         self.events: list[EventPosted] = []
         self.errcodes: collections.Counter[int] = collections.Counter()
         self.tokens_issued = 0
         self._tokens: dict[str, float] = {}
-        self._recent: collections.deque[float] = collections.deque()
         self._by_client_id: dict[tuple[str, str], int] = {}
         self._random = random.Random(config.seed)  # noqa: S311 - a simulated outcome
         self._msgids = itertools.count(self._random.randrange(10**9, 2 * 10**9))
-        self._runner: web.AppRunner | None = None
-        self._client: aiohttp.ClientSession | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
 
-    async def start(self) -> None:
-        self._client = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.config.request_timeout))
-        app = web.Application()
-        app.router.add_get("/cgi-bin/token", self._token)
-        app.router.add_post("/cgi-bin/message/template/send", self._template_send)
-        app.router.add_get("/sim/messages", self._messages)
-        app.router.add_get("/sim/stats", self._stats)
-        app.router.add_post("/sim/tokens/expire", self._expire_tokens)
-        app.router.add_post("/sim/tokens/revoke", self._revoke_tokens)
-        app.router.add_post("/sim/unsubscribe", self._unsubscribe)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.config.host, self.config.port).start()
-        self._port = int(self._runner.addresses[0][1])
-        log.info("wechat simulator listening", extra={"host": self.config.host,
-                                                      "port": self._port})
-
-    async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/cgi-bin/token", self._token)
+        router.add_post("/cgi-bin/message/template/send", self._template_send)
+        router.add_get("/sim/messages", self._messages)
+        router.add_get("/sim/stats", self._stats)
+        router.add_post("/sim/tokens/expire", self._expire_tokens)
+        router.add_post("/sim/tokens/revoke", self._revoke_tokens)
+        router.add_post("/sim/unsubscribe", self._unsubscribe)
 
     def start_in_thread(self) -> WechatSimulatorThread:
         return WechatSimulatorThread(self)
@@ -243,17 +221,6 @@ class WechatSimulator(ServedSimulator[WechatSimConfig]):
         if until is None:
             return 40001
         return 42001 if until <= time.monotonic() else None
-
-    def _over_rate(self) -> bool:
-        if self.config.max_per_second is None:
-            return False
-        now = time.monotonic()
-        while self._recent and self._recent[0] <= now - 1.0:
-            self._recent.popleft()
-        if len(self._recent) >= self.config.max_per_second:
-            return True
-        self._recent.append(now)
-        return False
 
     async def _template_send(self, request: web.Request) -> web.Response:
         token_errcode = self._token_errcode(request.query.get("access_token"))
@@ -316,11 +283,6 @@ class WechatSimulator(ServedSimulator[WechatSimConfig]):
 
     # Events to the platform ------------------------------------------------------------
 
-    def _spawn(self, coroutine: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def _finish_later(self, openid: str, msgid: int, status: str) -> None:
         await asyncio.sleep(self.config.receipt_delay)
         await self._post_event({"Event": SEND_JOB_FINISHED, "MsgID": msgid, "Status": status},
@@ -343,12 +305,12 @@ class WechatSimulator(ServedSimulator[WechatSimConfig]):
         self.events.append(EventPosted(str(fields["Event"]), msgid, status, answer, attempts))
 
     async def _post(self, body: bytes) -> int | None:
-        assert self._client is not None and self.config.callback_url is not None
+        assert self.config.callback_url is not None
         timestamp, nonce = str(int(time.time())), secrets.token_hex(8)
         query = {"signature": signature(self.config.callback_token, timestamp, nonce),
                  "timestamp": timestamp, "nonce": nonce}
         try:
-            async with self._client.post(self.config.callback_url, params=query, data=body,
+            async with self.client.post(self.config.callback_url, params=query, data=body,
                                          headers={"Content-Type": "text/xml"}) as response:
                 await response.read()
                 return response.status

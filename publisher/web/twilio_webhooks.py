@@ -23,7 +23,6 @@ authentication leaves them alone.
 from __future__ import annotations
 
 import logging
-import time
 from xml.sax.saxutils import escape
 
 from aiohttp import web
@@ -38,10 +37,10 @@ from publisher.channels.twilio_signature import SIGNATURE_HEADER, signature_hold
 from publisher.services.errors import InvalidInput
 from publisher.services.receipts import store_receipt
 from publisher.services.subscriber_commands import Reply, handle_mo
-from publisher.store.models import ReceiptOutcome
 from publisher.web.context import SETTINGS, in_transaction
-from publisher.web.devices import DEVICE_CHANNELS, EARLY_ACKS
+from publisher.web.devices import DEVICE_CHANNELS
 from publisher.web.errors import error_response
+from publisher.web.provider_receipts import record_posted_receipt
 from publisher.web.subscribers import DISTRICT_NAMES
 
 __all__ = ["routes"]
@@ -96,20 +95,9 @@ async def status_callback(request: web.Request) -> web.Response:
         return verified
     route, form = verified
     raw = {name: form[name] for name in CALLBACK_FIELDS if name in form} | {"route": route.name}
-    channels = request.app[DEVICE_CHANNELS]
-
-    def recording(session: Session) -> tuple[ReceiptOutcome, str | None]:
-        receipt = store_receipt(session, channels.get(SmsChannel.name), raw)
-        return receipt.outcome, receipt.provider_id
-
-    try:
-        outcome, provider_id = await in_transaction(request, recording)
-    except ChannelError as error:
-        # This process cannot make the channel: the provider is to post the callback again.
-        return error_response(503, "unavailable", "channel", error.reason)
-    if outcome is ReceiptOutcome.UNKNOWN and provider_id is not None:
-        request.app[EARLY_ACKS].keep(SmsChannel.name, provider_id, time.monotonic())
-    return web.Response(text=_EMPTY, content_type=_TWIML)
+    refusal = await record_posted_receipt(
+        request, SmsChannel.name, lambda session, channel: store_receipt(session, channel, raw))
+    return refusal or web.Response(text=_EMPTY, content_type=_TWIML)
 
 
 @routes.post(INBOUND_PATH)

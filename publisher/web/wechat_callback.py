@@ -20,13 +20,11 @@ They are outside ``/api/``: the staff authentication leaves them alone.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy.orm import Session
 
-from publisher.channels.base import ChannelError, ReceiptError
+from publisher.channels.base import ReceiptError
 from publisher.channels.wechat import WechatChannel
 from publisher.channels.wechat_events import (
     SEND_JOB_FINISHED,
@@ -35,10 +33,9 @@ from publisher.channels.wechat_events import (
     signature_holds,
 )
 from publisher.services.wechat_events import record_send_job_event, record_unfollow
-from publisher.store.models import ReceiptOutcome
 from publisher.web.context import SETTINGS, in_transaction
-from publisher.web.devices import DEVICE_CHANNELS, EARLY_ACKS
 from publisher.web.errors import error_response
+from publisher.web.provider_receipts import record_posted_receipt
 
 __all__ = ["CALLBACK_PATH", "routes"]
 
@@ -93,17 +90,7 @@ async def platform_event(request: web.Request) -> web.Response:
 
 
 async def _send_job_finished(request: web.Request, fields: dict[str, str]) -> web.Response:
-    channels = request.app[DEVICE_CHANNELS]
-
-    def recording(session: Session) -> tuple[ReceiptOutcome, str | None]:
-        receipt = record_send_job_event(session, channels.get(WechatChannel.name), fields)
-        return receipt.outcome, receipt.provider_id
-
-    try:
-        outcome, provider_id = await in_transaction(request, recording)
-    except ChannelError as error:
-        # This process cannot make the channel: the platform is to push the event again.
-        return error_response(503, "unavailable", "channel", error.reason)
-    if outcome is ReceiptOutcome.UNKNOWN and provider_id is not None:
-        request.app[EARLY_ACKS].keep(WechatChannel.name, provider_id, time.monotonic())
-    return web.Response(text=_TAKEN, content_type="text/plain")
+    refusal = await record_posted_receipt(
+        request, WechatChannel.name,
+        lambda session, channel: record_send_job_event(session, channel, fields))
+    return refusal or web.Response(text=_TAKEN, content_type="text/plain")

@@ -33,6 +33,7 @@ DEMO_SECONDS = 240.0
 WAIT_SECONDS = 90.0
 STOP_SECONDS = 60.0
 NODE_CENTER_TOKEN = "center-token-of-the-demo-test"
+TWILIO_ACCOUNT = "AC" + "0" * 31 + "7"
 
 
 @dataclass
@@ -74,18 +75,28 @@ class Demo:
 
 def demo_config(directory: Path, smsc_port: int, demo_port: int, *,
                 devices: Sequence[str] = (), wechat_port: int | None = None,
-                nodes: bool = False) -> Path:
+                nodes: bool = False, twilio_port: int | None = None) -> Path:
     """The demo's configuration: SMS to its simulator, ``devices`` acked at its address,
     with a ``wechat_port`` the feed and WeChat through the simulator at that port, and with
-    ``nodes`` the district channel."""
+    ``nodes`` the district channel, and with a ``twilio_port`` the Twilio simulator as the
+    second SMS route, and a batch a subscriber, so that an alert's SMS go out batch by
+    batch."""
     path = directory / "demo.toml"
     public = [] if wechat_port is None else ["feed", "wechat"]
     district = ["district"] if nodes else []
+    smsc = (f'host = "127.0.0.1"\nport = {smsc_port}\n'
+            'system_id = "publisher"\npassword = "secret"\nmessage_id_base = 16\n')
     text = (f"channels = {json.dumps(['memory', 'sms', *public, *devices, *district])}\n"
-            "[channel_options.sms]\n"
-            f'host = "127.0.0.1"\nport = {smsc_port}\n'
-            'system_id = "publisher"\npassword = "secret"\nsource_addr = "12379"\n'
-            "message_id_base = 16\n")
+            + ("" if twilio_port is None else "batch_size = 1\n")
+            + '[channel_options.sms]\nsource_addr = "12379"\n')
+    if twilio_port is None:
+        text += smsc
+    else:
+        text += ('[[channel_options.sms.routes]]\nname = "primary"\npriority = 0\n' + smsc
+                 + '[[channel_options.sms.routes]]\nname = "rest"\npriority = 1\n'
+                 f'kind = "twilio"\nbase_url = "http://127.0.0.1:{twilio_port}"\n'
+                 f'account_sid = "{TWILIO_ACCOUNT}"\nauth_token = "demo-auth-token"\n'
+                 f'from = "+12379"\npublic_url = "http://127.0.0.1:{demo_port}"\n')
     for kind in devices:
         text += f'[channel_options.{kind}]\ncallback_url = "http://127.0.0.1:{demo_port}"\n'
     if wechat_port is not None:
@@ -105,16 +116,20 @@ def demo_config(directory: Path, smsc_port: int, demo_port: int, *,
 @contextmanager
 def running_demo(directory: Path, *, devices: Sequence[str] = (),
                  options: Sequence[str] = (), public: bool = False,
-                 nodes: bool = False) -> Iterator[Demo]:
+                 nodes: bool = False, failover: bool = False) -> Iterator[Demo]:
     """``publisher demo`` on free ports until the block ends (then Ctrl-C, as a user stops it).
 
     ``public``: with the feed and WeChat (its simulator on a free port too); ``nodes``: with
-    the district nodes and their control port.
+    the district nodes and their control port; ``failover``: with the Twilio simulator as
+    the second SMS route (on a free port too).
     """
     port = free_port()
     wechat_port = free_port() if public else None
+    twilio_port = free_port() if failover else None
     config = demo_config(directory, free_port(), port, devices=devices, wechat_port=wechat_port,
-                         nodes=nodes)
+                         nodes=nodes, twilio_port=twilio_port)
+    if twilio_port is not None:
+        options = [*options, "--twilio-port", str(twilio_port)]
     if wechat_port is not None:
         options = [*options, "--wechat-port", str(wechat_port)]
     if nodes:
