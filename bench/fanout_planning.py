@@ -124,11 +124,13 @@ def add_targets(url: str, count: int) -> tuple[int, int]:
 
 def publish_message(session: Session, *, areas: tuple[Area, ...], sequence: int = 1,
                     outbox: bool = False,
-                    reword: Callable[[CapAlert], CapAlert] | None = None) -> int:
+                    reword: Callable[[CapAlert], CapAlert] | None = None,
+                    sign: Callable[[bytes], bytes] | None = None) -> int:
     """Commit a published Actual message (and its outbox row if asked); its id.
 
-    Unsigned: planning and sending read the message, they never verify it.
-    ``reword`` changes the sample warning's texts before it is written.
+    Unsigned unless ``sign`` is given: planning and sending read the message,
+    they never verify it; district nodes do. ``reword`` changes the sample
+    warning's texts before it is written.
     """
     sent = datetime.now(UTC).replace(microsecond=0)
     cap_alert = rainstorm_red_warning(sent, sequence, status=Status.ACTUAL)
@@ -137,6 +139,8 @@ def publish_message(session: Session, *, areas: tuple[Area, ...], sequence: int 
     if reword is not None:
         cap_alert = reword(cap_alert)
     xml = write_alert(cap_alert)
+    if sign is not None:
+        xml = sign(xml)
     author = session.scalar(select(User).where(User.username == "bench"))
     if author is None:
         author = User(username="bench", password_hash="not-a-login")
