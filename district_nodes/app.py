@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from sqlalchemy import select
 
+from district_nodes.acks import AckNotRecorded
 from district_nodes.center_link import CenterLink
 from district_nodes.config import NodeConfig
 from district_nodes.local_alerts import (
@@ -39,8 +40,9 @@ from district_nodes.local_alerts import (
 from district_nodes.messages import RefusedMessage
 from district_nodes.node import DistrictNode, HeartbeatError, pump_sms_receipts
 from district_nodes.operator_pages import add_operator_pages
-from district_nodes.relay import LocalRelay, delivery_counts
+from district_nodes.relay import LocalRelay
 from district_nodes.store import StoredMessage, create_schema
+from district_nodes.tallies import delivery_counts, recount_tallies
 from publisher.channels.base import ReceiptError
 from publisher.channels.speaker import AUDIO_MEDIA_TYPE, SpeakerChannel
 from publisher.store.db import make_engine, make_session_factory, session_scope
@@ -122,11 +124,13 @@ async def device_ack(request: web.Request) -> web.Response:
         return error_response(400, "invalid", error.field, error.reason)
     except ValueError:
         return error_response(400, "invalid", "body", "JSON is required")
-    message_id = node.relay.record_ack(device_id, receipt)
+    try:
+        message_id = await node.acks.record(device_id, receipt)
+    except AckNotRecorded as error:
+        return error_response(503, "unavailable", "delivery", str(error))
     if message_id is None:
         return error_response(404, "not_found", "delivery",
                               "no delivery of this device has that id")
-    node.queue_receipt(message_id)
     return web.json_response({"recorded": receipt.provider_id})
 
 
@@ -222,11 +226,14 @@ async def _run_node(app: web.Application) -> AsyncIterator[None]:
     engine = make_engine(config.database_url)
     create_schema(engine)
     sessions = make_session_factory(engine)
+    with session_scope(sessions) as session:
+        recount_tallies(session)
     relay = LocalRelay(config, sessions)
     link = CenterLink(config, sessions)
     await link.open()
     node = DistrictNode(config, sessions, relay, link)
     app[NODE] = node
+    node.acks.start()
     node.start_catch_up_when_reachable()
     tasks = [asyncio.create_task(link.post_outbox()), asyncio.create_task(node.watch_for_gaps())]
     if config.sms_group:

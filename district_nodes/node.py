@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from district_nodes.acks import AckWriter
 from district_nodes.center_link import (
     CenterLink,
     CenterRefused,
@@ -31,7 +31,8 @@ from district_nodes.config import NodeConfig
 from district_nodes.local_alerts import describe
 from district_nodes.messages import MessageKey, RefusedMessage, SignedMessage, canonical_sent
 from district_nodes.messages import read_signed as read_signed_message
-from district_nodes.relay import LocalRelay, delivery_counts
+from district_nodes.receipts import owe_receipt, receipt_key
+from district_nodes.relay import LocalRelay
 from district_nodes.store import (
     LocalAlert,
     MessageState,
@@ -78,15 +79,6 @@ def _fates(run: Sequence[SignedMessage]) -> list[MessageState | None]:
     return fates
 
 
-def _receipt_body(key: MessageKey, counts: Mapping[str, Mapping[str, int]]) -> bytes:
-    return json.dumps({"sender": key.sender, "identifier": key.identifier, "sent": key.sent,
-                       "counts": counts}, sort_keys=True).encode("utf-8")
-
-
-def receipt_key(key: MessageKey) -> str:
-    return f"{key.sender},{key.identifier},{key.sent}"
-
-
 class DistrictNode:
     def __init__(self, config: NodeConfig, sessions: sessionmaker[Session], relay: LocalRelay,
                  link: CenterLink) -> None:
@@ -98,6 +90,7 @@ class DistrictNode:
         self._catching_up: asyncio.Task[bool] | None = None
         self._again = False
         self.last_heard = time.monotonic()
+        self.acks = AckWriter(sessions, link.wake)
 
     def read_signed(self, xml: bytes) -> SignedMessage:
         try:
@@ -158,13 +151,9 @@ class DistrictNode:
     def queue_receipt(self, message_id: int) -> None:
         """Owe the center the newest local counts of a message it sent."""
         with session_scope(self.sessions) as session:
-            stored = session.get(StoredMessage, message_id)
-            if stored is None or stored.origin != "center":
-                return
-            key = MessageKey(stored.sender, stored.identifier, stored.sent)
-            queue_for_center(session, "receipt", receipt_key(key),
-                             _receipt_body(key, delivery_counts(session, message_id)))
-        self.link.wake()
+            owed = owe_receipt(session, message_id)
+        if owed:
+            self.link.wake()
 
     async def publish_local(
             self, approval: Callable[[Session], tuple[LocalAlert, StoredMessage, SignedMessage]]
@@ -183,6 +172,7 @@ class DistrictNode:
         return answer
 
     async def stop(self) -> None:
+        await self.acks.stop()
         if self._catching_up is not None:
             self._catching_up.cancel()
             with contextlib.suppress(asyncio.CancelledError):

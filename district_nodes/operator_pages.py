@@ -47,8 +47,8 @@ from district_nodes.operator_sessions import (
     set_cookie,
 )
 from district_nodes.operator_text import TEXT, page_language
-from district_nodes.relay import delivery_counts
 from district_nodes.store import StoredMessage
+from district_nodes.tallies import delivery_counts
 from publisher.cap.model import Category, Certainty, Severity, Status, Urgency
 from publisher.store.db import session_scope
 

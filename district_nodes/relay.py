@@ -8,7 +8,9 @@ what it replaces from the others that had it; a Cancel clears (boards) and
 stops (speakers) every device that had what it cancels. The SMS group
 (``sms_group``) gets every message the node relays, a Cancel as the
 all-clear SMS. Every push is a delivery row, whose id the device's ack
-names; an SMS delivery follows its parts' delivery reports.
+names (``acks.py`` records the acks); an SMS delivery follows its parts'
+delivery reports. Every change of a delivery's status moves its message's
+tally (``tallies.py``).
 
 Channels block while they push, so they run in a worker thread; the store
 is touched only from the event loop.
@@ -29,6 +31,7 @@ from district_nodes.config import NodeConfig
 from district_nodes.messages import SignedMessage
 from district_nodes.sms_group import SMS, drain_receipts, record_parts, settle_parts
 from district_nodes.store import Delivery, StoredMessage
+from district_nodes.tallies import count_deliveries, move_status
 from publisher.cap.areas import AreaIndex, area_intersects_district, targeted_geometry
 from publisher.cap.model import Area
 from publisher.cap.reader import read_alert
@@ -37,7 +40,6 @@ from publisher.channels.base import (
     ChannelError,
     DeliveryStatus,
     OutgoingMessage,
-    ParsedReceipt,
     PermanentChannelError,
     SendResult,
     TargetRef,
@@ -47,12 +49,10 @@ from publisher.channels.sms import SmsChannel
 from publisher.channels.speaker import SpeakerChannel
 from publisher.store.db import session_scope
 
-__all__ = ["COUNT_KEYS", "LocalRelay", "delivery_counts"]
+__all__ = ["LocalRelay"]
 
-COUNT_KEYS = ("delivered", "failed", "pending")
 _CHANNEL_CLASSES: Mapping[str, type[Channel[object]]] = {
     "led": LedChannel, "speaker": SpeakerChannel}  # type: ignore[dict-item]
-_FAILED = frozenset({DeliveryStatus.FAILED, DeliveryStatus.EXPIRED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,26 +60,6 @@ class _Plan:
     kind: str
     clearing: bool
     device_ids: tuple[str, ...]
-
-
-def _count_key(status: DeliveryStatus) -> str | None:
-    if status is DeliveryStatus.DELIVERED:
-        return "delivered"
-    if status in _FAILED:
-        return "failed"
-    return None if status is DeliveryStatus.SKIPPED else "pending"
-
-
-def delivery_counts(session: Session, message_id: int) -> dict[str, dict[str, int]]:
-    """Per channel: how many of the message's local deliveries are delivered, failed, pending."""
-    counts: dict[str, dict[str, int]] = {}
-    for channel, status in session.execute(select(Delivery.channel, Delivery.status).where(
-            Delivery.message_id == message_id)):
-        key = _count_key(DeliveryStatus(status))
-        per_channel = counts.setdefault(channel, dict.fromkeys(COUNT_KEYS, 0))
-        if key is not None:
-            per_channel[key] += 1
-    return counts
 
 
 class LocalRelay:
@@ -135,19 +115,6 @@ class LocalRelay:
         for (message_id, kind, clearing), delivery_ids in waiting.items():
             message = _stored_message(xml_of[message_id])
             await self._push(message_id, message, kind, clearing, delivery_ids)
-
-    def record_ack(self, device_id: str, receipt: ParsedReceipt) -> int | None:
-        """Record a device's ack; the message id it concerns, or None when it is not this
-        device's delivery."""
-        if not receipt.provider_id.isdigit():
-            return None
-        with session_scope(self._sessions) as session:
-            delivery = session.get(Delivery, int(receipt.provider_id))
-            if delivery is None or delivery.device_id != device_id:
-                return None
-            if DeliveryStatus(delivery.status).rank <= receipt.status.rank:
-                delivery.status, delivery.detail = receipt.status.value, receipt.detail
-            return delivery.message_id
 
     def take_sms_receipts(self) -> set[int]:
         """Apply the SMS delivery reports received so far; the messages whose counts moved."""
@@ -205,6 +172,7 @@ class LocalRelay:
                           for device_id in plan.device_ids]
             session.add_all(deliveries)
             session.flush()
+            count_deliveries(session, deliveries)
             return [delivery.id for delivery in deliveries]
 
     async def _push(self, message_id: int, message: SignedMessage, kind: str, clearing: bool,
@@ -244,8 +212,7 @@ class LocalRelay:
                 # An ack may have come back before the push's own answer was recorded.
                 if delivery is not None and DeliveryStatus(delivery.status).rank < \
                         result.status.rank:
-                    delivery.status = result.status.value
-                    delivery.detail = result.error or ""
+                    move_status(session, delivery, result.status, result.error or "")
 
 
 def _names_district(area: Area, config: NodeConfig) -> bool:

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from district_nodes.store import Delivery, SmsPart
+from district_nodes.tallies import move_status
 from publisher.channels.base import DeliveryStatus, ParsedReceipt, ReceiptError, SendResult
 from publisher.channels.sms import SmsChannel
 from publisher.services.sms_inbound import receipt_fields
@@ -115,8 +116,6 @@ def settle_parts(session: Session, receipts: Sequence[ParsedReceipt]) -> set[int
         assert delivery is not None, "a part belongs to a delivery"
         statuses = [DeliveryStatus(status) for status in session.scalars(
             select(SmsPart.status).where(SmsPart.delivery_id == delivery_id))]
-        status = _delivery_status(statuses)
-        if status.value != delivery.status:
-            delivery.status = status.value
+        if move_status(session, delivery, _delivery_status(statuses)):
             moved.add(delivery.message_id)
     return moved

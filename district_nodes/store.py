@@ -8,6 +8,9 @@ nothing with the center's database or its migrations.
   and its state (``relayed``, ``expired``, ``cancelled``, ``superseded``).
 - ``deliveries``: one row per message and local device (or member of the
   SMS group), whose id is the provider id the device acks.
+- ``delivery_tallies``: per message and channel, how many of its deliveries
+  are delivered, failed and pending, kept with every change of a delivery's
+  status (``tallies.py``) so that a receipt never recounts the deliveries.
 - ``sms_parts``: the SMSC's id of every part of an SMS delivery, and the
   state its delivery report gave.
 - ``outbox``: receipts and local alerts to post to the center, kept until
@@ -39,6 +42,7 @@ from publisher.store.models import Timestamp, utcnow
 __all__ = [
     "CURSOR_KEY",
     "Delivery",
+    "DeliveryTally",
     "LocalAlert",
     "LocalAlertState",
     "MessageState",
@@ -102,6 +106,16 @@ class Delivery(NodeBase):
     status: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow, onupdate=utcnow)
+
+
+class DeliveryTally(NodeBase):
+    __tablename__ = "delivery_tallies"
+
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    delivered: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    pending: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class SmsPart(NodeBase):

@@ -11,6 +11,7 @@ loopback port.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import json
 import subprocess
@@ -40,7 +41,8 @@ from publisher.sim.device_sim import DeviceSimConfig, DeviceSimulatorThread
 from publisher.sim.led import LedBoardSimulator
 from tests.channels.device_support import districts, served
 
-__all__ = ["CODE", "FakeCenter", "NodeProcess", "cancel_of", "eventually", "rainstorm"]
+__all__ = ["CODE", "FakeCenter", "NodeProcess", "board_fleet", "cancel_of", "eventually",
+           "rainstorm"]
 
 CODE = "110105"
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,9 +148,13 @@ class FakeCenter:
             self.alerts.append(body)
         return web.json_response({"alert_id": len(self.alerts)}, status=201)
 
-    def last_receipt(self, identifier: str) -> dict[str, Any] | None:
+    def receipts_of(self, identifier: str) -> list[dict[str, Any]]:
+        """The node's receipts of one message, in the order they were posted."""
         with self._lock:
-            found = [receipt for receipt in self.receipts if receipt["identifier"] == identifier]
+            return [receipt for receipt in self.receipts if receipt["identifier"] == identifier]
+
+    def last_receipt(self, identifier: str) -> dict[str, Any] | None:
+        found = self.receipts_of(identifier)
         return found[-1] if found else None
 
 
@@ -236,6 +242,20 @@ timeout = 5
         except OSError:
             return False
 
+    def kill(self) -> None:
+        """End the node at once, as a crash would: no graceful stop."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(30)
+            self._process = None
+
+    def ack(self, device_id: str, token: str, delivery: str, state: str) -> Answer:
+        """A device's ack of one delivery, as the boards post it."""
+        return http("POST", f"{self.url}/api/devices/{device_id}/acks",
+                    json_body={"delivery": delivery, "state": state,
+                               "at": datetime.now(UTC).isoformat()},
+                    headers={"Authorization": f"Bearer {token}"})
+
     def log_text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
@@ -277,17 +297,26 @@ def center(tmp_path: Path) -> Iterator[FakeCenter]:
         yield fake
 
 
-@pytest.fixture
-def boards(tmp_path: Path) -> Iterator[tuple[DeviceSimulatorThread[LedBoardSimulator], Path]]:
-    devices = place_devices("led", 2, districts(CODE), seed=7)
-    simulator = LedBoardSimulator(DeviceSimConfig(tmp_path / "boards", ack_delay=0.05),
+@contextlib.contextmanager
+def board_fleet(directory: Path, count: int, ack_delay: float
+                ) -> Iterator[tuple[DeviceSimulatorThread[LedBoardSimulator], Path]]:
+    """``count`` simulated boards in the district, each acking a push ``ack_delay`` seconds
+    after it; the simulator and the node's device list."""
+    devices = place_devices("led", count, districts(CODE), seed=7)
+    simulator = LedBoardSimulator(DeviceSimConfig(directory / "boards", ack_delay=ack_delay),
                                   devices).start_in_thread()
-    devices_file = tmp_path / "devices.json"
+    devices_file = directory / "devices.json"
     write_device_list(devices_file, devices, simulator.base_url)
     try:
         yield simulator, devices_file
     finally:
         simulator.stop()
+
+
+@pytest.fixture
+def boards(tmp_path: Path) -> Iterator[tuple[DeviceSimulatorThread[LedBoardSimulator], Path]]:
+    with board_fleet(tmp_path, 2, ack_delay=0.05) as fleet:
+        yield fleet
 
 
 @pytest.fixture
