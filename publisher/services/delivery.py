@@ -75,6 +75,7 @@ from publisher.services.targets import (
     reaches_only_test_targets,
     select_located_target_ids,
 )
+from publisher.store.bulk import among
 from publisher.store.models import Delivery, Device, Message, Target, utcnow
 
 __all__ = [
@@ -96,6 +97,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CHANNELS = ("memory",)
 PARSED_MESSAGES_KEPT = 32
 _WAITING = (DeliveryStatus.PENDING, DeliveryStatus.QUEUED)
+_DELIVERIES = cast(Table, Delivery.__table__)
 _INTERRUPTED = ("interrupted while being handed over; not resent, because this channel"
                 " cannot tell whether the provider already has it")
 
@@ -304,12 +306,13 @@ class BatchOutcome:
 
 def _claim(session: Session, delivery_ids: Sequence[int],
            statuses: Sequence[DeliveryStatus]) -> list[int]:
-    claimed = session.scalars(
-        update(Delivery)
-        .where(Delivery.id.in_(delivery_ids), Delivery.status.in_(statuses))
-        .values(status=DeliveryStatus.SENDING, attempts=Delivery.attempts + 1)
-        .returning(Delivery.id)
-    )
+    claimed: list[int] = []
+    for chosen in among(session, Delivery.id, delivery_ids):
+        claimed += session.scalars(
+            update(_DELIVERIES)
+            .where(chosen, Delivery.status.in_(statuses))
+            .values(status=DeliveryStatus.SENDING, attempts=Delivery.attempts + 1)
+            .returning(Delivery.id))
     return sorted(claimed)
 
 
@@ -342,13 +345,12 @@ def _claim_batch(session: Session, channel: Channel[Any], delivery_ids: Sequence
 def _target_refs(session: Session, claimed: list[int], test_only: bool,
                  outcome: BatchOutcome) -> list[TargetRef]:
     # Devices (boards, speakers) add their id and capabilities; other targets have no row there.
-    rows = session.execute(
+    rows = [row for chosen in among(session, Delivery.id, claimed) for row in session.execute(
         select(Delivery.id, Target.id, Target.address, Target.language, Target.is_test,
                Target.active, Device.device_id, Device.capabilities)
         .join(Target, Target.id == Delivery.target_id)
         .outerjoin(Device, Device.target_id == Target.id)
-        .where(Delivery.id.in_(claimed)).order_by(Delivery.id)
-    ).all()
+        .where(chosen).order_by(Delivery.id))]
     refs = []
     for (delivery_id, target_id, address, language, is_test, active, device_id,
          capabilities) in rows:

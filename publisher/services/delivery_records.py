@@ -3,9 +3,8 @@
 A batch of a thousand SMS comes back from its channel as a thousand results.
 Written one UPDATE each, the worker spends more time waiting on the database
 than the SMSC takes to accept the parts; here the deliveries that reached the
-same status with the same error move in one statement per few hundred, and
-their provider ids and parts are written by statements compiled once and
-executed for every row in one round trip.
+same status with the same error move, each with its provider id, in one
+statement, and their parts are inserted by one more (``store.bulk``).
 
 Only a delivery still SENDING moves: one that somebody else moved meanwhile
 (a retaken batch, an operator) keeps what it has, and is not counted.
@@ -13,26 +12,20 @@ Only a delivery still SENDING moves: one that somebody else moved meanwhile
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from publisher.channels.base import DeliveryStatus, SendResult
+from publisher.store.bulk import among, insert_rows, update_rows
 from publisher.store.models import Delivery, DeliveryPart, utcnow
 
 __all__ = ["record_moves", "record_parts"]
 
 _DELIVERIES = cast(Table, Delivery.__table__)
 _PARTS = cast(Table, DeliveryPart.__table__)
-# Deliveries per IN list: well within every database's limit on bound parameters.
-_CHUNK = 500
-
-
-def _chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start:start + _CHUNK]
 
 
 def _status_values(status: DeliveryStatus, error: str | None) -> dict[str, Any]:
@@ -55,23 +48,18 @@ def record_moves(session: Session, status: DeliveryStatus,
     """Move these SENDING deliveries to ``status``; the ids of those that moved.
 
     ``provider_ids`` maps each delivery id to the provider's id for it, or
-    to None to keep the one it has.
+    to None to keep the one it has. The provider id is written by the same
+    statement as the status: one new version of each row, not two.
     """
-    moved: set[int] = set()
-    for chunk in _chunks(sorted(provider_ids)):
-        moved.update(session.scalars(
-            update(_DELIVERIES)
-            .where(Delivery.id.in_(chunk), Delivery.status == DeliveryStatus.SENDING)
-            .values(**_status_values(status, error))
-            .returning(Delivery.id)))
-    named = [{"row_id": delivery_id, "provider_id": provider_ids[delivery_id]}
-             for delivery_id in sorted(moved) if provider_ids[delivery_id] is not None]
-    if named:
-        # One statement, compiled once, executed for every row in one round
-        # trip: cheaper than one statement that names every id in a CASE.
-        session.execute(update(_DELIVERIES).where(Delivery.id == bindparam("row_id"))
-                        .values(provider_id=bindparam("provider_id")), named)
-    return moved
+    values = _status_values(status, error)
+    sending = [Delivery.status == DeliveryStatus.SENDING]
+    named = [{"id": delivery_id, "provider_id": provider_id}
+             for delivery_id, provider_id in sorted(provider_ids.items())
+             if provider_id is not None]
+    unnamed = [{"id": delivery_id} for delivery_id, provider_id in sorted(provider_ids.items())
+               if provider_id is None]
+    return {*update_rows(session, _DELIVERIES, named, where=sending, values=values),
+            *update_rows(session, _DELIVERIES, unnamed, where=sending, values=values)}
 
 
 def record_parts(session: Session, results: Sequence[SendResult]) -> None:
@@ -81,18 +69,16 @@ def record_parts(session: Session, results: Sequence[SendResult]) -> None:
         # A batch is of one channel.
         channel = session.scalar(select(Delivery.channel)
                                  .where(Delivery.id == with_parts[0].delivery_id))
-        rows = [{"delivery_id": result.delivery_id, "part_number": number, "channel": channel,
-                 "provider_id": provider_id, "status": DeliveryStatus.SENT}
-                for result in with_parts
-                for number, provider_id in enumerate(result.parts, start=1)]
-        # An executemany of one compiled statement: a statement of many
-        # VALUES rows would be compiled again for every batch.
-        session.execute(insert(_PARTS), rows)
+        insert_rows(session, _PARTS, [
+            {"delivery_id": result.delivery_id, "part_number": number, "channel": channel,
+             "provider_id": provider_id, "status": DeliveryStatus.SENT}
+            for result in with_parts
+            for number, provider_id in enumerate(result.parts, start=1)])
     by_count: dict[int, list[int]] = {}
     for result in results:
         if result.duplicates:
             by_count.setdefault(result.duplicates, []).append(result.delivery_id)
     for count, delivery_ids in by_count.items():
-        session.execute(update(Delivery).where(Delivery.id.in_(delivery_ids))
-                        .values(duplicates=Delivery.duplicates + count)
-                        .execution_options(synchronize_session=False))
+        for chosen in among(session, Delivery.id, delivery_ids):
+            session.execute(update(_DELIVERIES).where(chosen)
+                            .values(duplicates=Delivery.duplicates + count))

@@ -5,7 +5,8 @@ one's part and delivery on its own costs about ten statements a receipt,
 which the database cannot keep up with at an SMSC's rate. A ``Correlation``
 reads every row a set of receipts names in a few statements, moves them in
 memory in the receipts' order by the rules of ``publisher.services.receipts``,
-and writes what moved, a statement per table and status.
+and writes what moved, a statement per table and set of changed columns
+(``store.bulk``).
 
 The deliveries are locked (``FOR UPDATE``, in id order, so two drains never
 wait on each other in a circle) before their parts are read: receipts of
@@ -18,27 +19,20 @@ anything is read (``lock_for_writing``).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, select, update
+from sqlalchemy import ColumnElement, Table, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from publisher.channels.base import DeliveryStatus, ParsedReceipt
+from publisher.store.bulk import among, update_rows
 from publisher.store.db import lock_for_writing
 from publisher.store.models import Delivery, DeliveryPart, ReceiptOutcome, utcnow
 
 __all__ = ["Correlation"]
-
-# Ids per IN list: well within every database's limit on bound parameters.
-_CHUNK = 500
-
-
-def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start:start + _CHUNK]
-
 
 @dataclass(slots=True)
 class _Row:
@@ -65,8 +59,7 @@ def _unless_forward(current: DeliveryStatus, status: DeliveryStatus) -> ReceiptO
     return None
 
 
-def _delivery_changes(status: DeliveryStatus, detail: str) -> dict[str, Any]:
-    now = utcnow()
+def _delivery_changes(status: DeliveryStatus, detail: str, now: datetime) -> dict[str, Any]:
     changes: dict[str, Any] = {"status": status}
     if status is DeliveryStatus.DELIVERED:
         changes["delivered_at"] = now
@@ -79,10 +72,10 @@ def _delivery_changes(status: DeliveryStatus, detail: str) -> dict[str, Any]:
     return changes
 
 
-def _part_changes(status: DeliveryStatus, detail: str) -> dict[str, Any]:
+def _part_changes(status: DeliveryStatus, detail: str, now: datetime) -> dict[str, Any]:
     changes: dict[str, Any] = {"status": status, "detail": detail or None}
     if status.is_final:
-        changes["final_at"] = utcnow()
+        changes["final_at"] = now
     return changes
 
 
@@ -116,10 +109,9 @@ def _first_by_provider(session: Session, columns: Sequence[InstrumentedAttribute
                        ) -> dict[str, tuple[int, ...]]:
     """Provider id to ``columns`` of the row with the lowest first column that carries it."""
     found: dict[str, tuple[int, ...]] = {}
-    for chunk in _chunks(provider_ids):
+    for chosen in among(session, provider_column, provider_ids):
         rows = session.execute(select(provider_column, *columns)
-                               .where(where, provider_column.in_(chunk))
-                               .order_by(columns[0]))
+                               .where(where, chosen).order_by(columns[0]))
         for provider_id, *values in rows:
             if provider_id is not None:
                 found.setdefault(provider_id, tuple(values))
@@ -131,6 +123,9 @@ class Correlation:
 
     def __init__(self, session: Session, channel: str, provider_ids: Collection[str]) -> None:
         self._session = session
+        # Every row moved by these receipts gets the same time: written
+        # together, rows that moved alike are one statement's parameters.
+        self._now = utcnow()
         lock_for_writing(session)
         wanted = sorted(set(provider_ids))
         parts = _first_by_provider(session, (DeliveryPart.id, DeliveryPart.delivery_id),
@@ -149,20 +144,20 @@ class Correlation:
 
     def _lock(self, delivery_ids: Sequence[int]) -> dict[int, _Row]:
         locked: dict[int, _Row] = {}
-        for chunk in _chunks(delivery_ids):
+        for chosen in among(self._session, Delivery.id, delivery_ids):
             rows = self._session.execute(
-                select(Delivery.id, Delivery.status).where(Delivery.id.in_(chunk))
+                select(Delivery.id, Delivery.status).where(chosen)
                 .order_by(Delivery.id).with_for_update())
             locked.update((row_id, _Row(row_id, status)) for row_id, status in rows)
         return locked
 
     def _read_parts(self, delivery_ids: Sequence[int], part_ids: dict[str, int]) -> None:
         by_id: dict[int, _Part] = {}
-        for chunk in _chunks(delivery_ids):
+        for chosen in among(self._session, DeliveryPart.delivery_id, delivery_ids):
             rows = self._session.execute(
                 select(DeliveryPart.id, DeliveryPart.status, DeliveryPart.delivery_id,
                        DeliveryPart.part_number, DeliveryPart.detail)
-                .where(DeliveryPart.delivery_id.in_(chunk))
+                .where(chosen)
                 .order_by(DeliveryPart.delivery_id, DeliveryPart.part_number))
             for part_id, status, delivery_id, number, detail in rows:
                 part = _Part(part_id, status, delivery_id=delivery_id, part_number=number,
@@ -176,19 +171,20 @@ class Correlation:
         """The delivery a receipt is about, and what the receipt did to it (in memory)."""
         part = self._part_by_provider.get(parsed.provider_id)
         if part is not None:
-            outcome = _move(part, parsed.status, _part_changes(parsed.status, parsed.detail))
+            outcome = _move(part, parsed.status,
+                            _part_changes(parsed.status, parsed.detail, self._now))
             if outcome is ReceiptOutcome.APPLIED:
                 part.detail = parsed.detail or None
                 status, detail = _aggregate(self._parts[part.delivery_id])
                 if status is not DeliveryStatus.SENT:
                     _move(self._deliveries[part.delivery_id], status,
-                          _delivery_changes(status, detail))
+                          _delivery_changes(status, detail, self._now))
             return part.delivery_id, outcome
         delivery_id = self._whole.get(parsed.provider_id)
         if delivery_id is None:
             return None, ReceiptOutcome.UNKNOWN
         return delivery_id, _move(self._deliveries[delivery_id], parsed.status,
-                                  _delivery_changes(parsed.status, parsed.detail))
+                                  _delivery_changes(parsed.status, parsed.detail, self._now))
 
     def write(self) -> None:
         """Write every row that moved: one statement per table and set of changed columns."""
@@ -201,12 +197,7 @@ class Correlation:
         for row in rows:
             if row.changes:
                 groups.setdefault(tuple(sorted(row.changes)), []).append(
-                    {"row_id": row.id, **row.changes})
+                    {"id": row.id, **row.changes})
                 row.changes = {}
-        # Core, one executemany per set of columns: the ORM's bulk update
-        # would compile the statement again for every group of rows.
-        core = cast(Table, table.__table__)
-        for changed, values in groups.items():
-            self._session.execute(
-                update(core).where(core.c.id == bindparam("row_id"))
-                .values({name: bindparam(name) for name in changed}), values)
+        for values in groups.values():
+            update_rows(self._session, cast(Table, table.__table__), values)

@@ -30,11 +30,12 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from publisher.channels.base import Channel, ParsedReceipt, ReceiptError
 from publisher.services.receipt_correlation import Correlation
+from publisher.store.bulk import among, insert_rows, update_rows
 from publisher.store.models import Receipt, ReceiptOutcome, utcnow
 
 __all__ = ["StoredReceipt", "record_receipt", "rematch_receipts", "store_receipt",
@@ -42,8 +43,6 @@ __all__ = ["StoredReceipt", "record_receipt", "rematch_receipts", "store_receipt
 
 log = logging.getLogger(__name__)
 
-# Provider ids offered again per query: an IN list well within every database's limit.
-_REMATCH_CHUNK = 500
 _RECEIPTS = cast(Table, Receipt.__table__)
 
 
@@ -95,14 +94,11 @@ def store_receipts(session: Session, channel: Channel[Any],
     parsed = [_parsed(channel, raw) for raw in raws]
     stored = _correlated(session, channel, parsed)
     now = utcnow()
-    if raws:
-        # Core, one executemany: receipts are written, never read back here.
-        session.execute(insert(_RECEIPTS), [
-            {"channel": channel.name, "raw": _raw_text(raw), "received_at": now,
-             "provider_id": receipt.provider_id, "delivery_id": receipt.delivery_id,
-             "status": None if each is None else each.status.value,
-             "outcome": receipt.outcome}
-            for raw, each, receipt in zip(raws, parsed, stored, strict=True)])
+    insert_rows(session, _RECEIPTS, [
+        {"channel": channel.name, "raw": _raw_text(raw), "received_at": now,
+         "provider_id": receipt.provider_id, "delivery_id": receipt.delivery_id,
+         "status": None if each is None else each.status.value, "outcome": receipt.outcome}
+        for raw, each, receipt in zip(raws, parsed, stored, strict=True)])
     return stored
 
 
@@ -131,25 +127,19 @@ def rematch_receipts(session: Session, channel: Channel[Any],
     such a receipt offers its provider id here again a little later. Returns
     the provider ids whose receipts found their delivery; the caller commits.
     """
-    offered = list(provider_ids)
     unknown: list[tuple[int, str]] = []
-    for start in range(0, len(offered), _REMATCH_CHUNK):
+    for chosen in among(session, Receipt.provider_id, list(provider_ids)):
         unknown += ((receipt_id, raw) for receipt_id, raw in session.execute(
             select(Receipt.id, Receipt.raw).where(
-                Receipt.channel == channel.name,
-                Receipt.provider_id.in_(offered[start:start + _REMATCH_CHUNK]),
+                Receipt.channel == channel.name, chosen,
                 Receipt.outcome == ReceiptOutcome.UNKNOWN)))
     unknown.sort()
     # They were read once already, so they read again.
     stored = _correlated(session, channel, [channel.parse_receipt(json.loads(raw))
                                             for _, raw in unknown])
-    found = [{"row_id": receipt_id, "delivery_id": receipt.delivery_id,
-              "outcome": receipt.outcome}
-             for (receipt_id, _), receipt in zip(unknown, stored, strict=True)
-             if receipt.delivery_id is not None]
-    if found:
-        session.execute(update(_RECEIPTS).where(_RECEIPTS.c.id == bindparam("row_id"))
-                        .values(delivery_id=bindparam("delivery_id"),
-                                outcome=bindparam("outcome")), found)
+    update_rows(session, _RECEIPTS, [
+        {"id": receipt_id, "delivery_id": receipt.delivery_id, "outcome": receipt.outcome}
+        for (receipt_id, _), receipt in zip(unknown, stored, strict=True)
+        if receipt.delivery_id is not None])
     return {receipt.provider_id for receipt in stored
             if receipt.delivery_id is not None and receipt.provider_id is not None}

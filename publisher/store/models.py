@@ -367,11 +367,13 @@ class Device(Base):
 
 
 class Delivery(Base):
+    # No index names the status, so that moving it is an update in place
+    # (migration 0013): the unique index finds a message's deliveries.
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("message_id", "channel", "target_id"),
-        Index("ix_deliveries_message_channel_status", "message_id", "channel", "status"),
         Index("ix_deliveries_provider", "channel", "provider_id"),
+        {"postgresql_with": {"fillfactor": 50}},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -404,6 +406,7 @@ class DeliveryPart(Base):
     __table_args__ = (
         UniqueConstraint("delivery_id", "part_number"),
         Index("ix_delivery_parts_provider", "channel", "provider_id"),
+        {"postgresql_with": {"fillfactor": 50}},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
