@@ -10,7 +10,12 @@ the receipts and answers the texts the SMSC delivers on them; both stop
 with the process.
 
 One queue per channel (``channel.<name>``) so that a slow channel never
-holds back another, and ``fanout`` for planning and periodic work. Tasks are
+holds back another, and ``fanout`` for planning and periodic work. The
+worker that plans fan-outs also runs the early-warning lane
+(``services.eew_lane``): its own consumer of the ``eew`` queue beside the
+pool, so an earthquake early warning never waits behind batches in hand;
+the lane's SMS batches go to ``channel.sms.eew``, consumed beside
+``channel.sms``. Tasks are
 acknowledged late and requeued when their worker is lost; a worker takes one
 task at a time, so a crash leaves at most one batch in doubt.
 """
@@ -37,10 +42,14 @@ from publisher.channels.base import Channel
 from publisher.channels.registry import channel_class, create_channel
 from publisher.channels.sms import SmsChannel
 from publisher.config import Settings, load_settings
+from publisher.services.app_events import AppHandOver
+from publisher.services.apps import APP_CHANNEL
 from publisher.services.delivery import resume_unfinished
 from publisher.services.district_heartbeat import HEARTBEAT_TICK_SECONDS
 from publisher.services.district_names import DistrictNames
 from publisher.services.district_nodes import DISTRICT_CHANNEL
+from publisher.services.eew_index import TargetIndex
+from publisher.services.eew_lane import QUEUED_IN_LANE, EewLane, LaneDispatcher
 from publisher.services.feeds import FeedOptions, FeedRebuilder
 from publisher.services.outbox import relay_outbox
 from publisher.services.public_alerts import FEED_CHANNEL
@@ -63,6 +72,8 @@ FANOUT_QUEUE = "fanout"
 TASK_EXCHANGE = Exchange("publisher", type="direct")
 RELAY_INTERVAL_SECONDS = 15.0
 EXPIRY_INTERVAL_SECONDS = 60.0
+# How often agencies' webhooks are told of state changes, and unacknowledged ones retried.
+AGENCY_NOTICE_INTERVAL_SECONDS = 10.0
 # How often the center looks for district nodes whose own heartbeat interval has
 # passed, and names its latest messages to them (NAAD heartbeat).
 DISTRICT_HEARTBEAT_SECONDS = HEARTBEAT_TICK_SECONDS
@@ -79,6 +90,11 @@ BIND_SWITCH_INTERVAL_SECONDS = 0.001
 
 def channel_queue(channel: str) -> str:
     return f"channel.{channel}"
+
+
+def lane_queue(channel: str) -> str:
+    """The queue of a channel's early-warning batches, for channels the lane does not send."""
+    return f"{channel_queue(channel)}.eew"
 
 
 def broker_redelivers(broker_url: str) -> bool:
@@ -142,6 +158,7 @@ class PublisherCelery(Celery):
         self._opens_sms_binds = False
         self._threaded = False
         self._inbound: InboundPump | None = None
+        self._eew_lane: EewLane | None = None
         self._channels_lock = threading.Lock()
 
     @cached_property
@@ -171,6 +188,8 @@ class PublisherCelery(Celery):
             # The feed channel touches no database itself: it is handed what rebuilds the feed.
             options["republisher"] = FeedRebuilder(self.session_factory,
                                                    FeedOptions.read(self.settings).site)
+        if name == APP_CHANNEL:
+            options["hand_over"] = AppHandOver(self.session_factory)
         return options
 
     def inline_channels(self) -> dict[str, Channel[Any]]:
@@ -197,9 +216,12 @@ class PublisherCelery(Celery):
         return lambda message_id: self.enqueue_fanout(message_id, retry=retry)
 
     def forget_parent_connections(self, **_: Any) -> None:
-        # A forked pool child must not reuse the parent's database connections.
+        # A forked pool child must not reuse the parent's database connections, nor
+        # the channels (their sockets and threads) the early-warning lane opened there.
         if "engine" in self.__dict__:
             self.engine.dispose(close=False)
+        self._channels = {}
+        self._channels_lock = threading.Lock()
 
     def plan_inbound(self, sender: Any = None, **_: Any) -> None:
         """At worker start, before the pool exists: whether its processes receive SMS."""
@@ -239,6 +261,31 @@ class PublisherCelery(Celery):
             return
         pump.stop()
 
+    def enqueue_lane_batch(self, channel: str, delivery_ids: list[int]) -> None:
+        self.send_task("publisher.send_batch", args=(channel, delivery_ids),
+                       queue=lane_queue(channel))
+
+    def start_eew_lane(self, sender: Any = None, **_: Any) -> None:
+        """When the worker that plans fan-outs is ready: the early-warning lane beside its pool."""
+        if getattr(sender, "app", None) is not self or self._eew_lane is not None \
+                or FANOUT_QUEUE not in self.amqp.queues.consume_from:
+            return
+        self._eew_lane = self.eew_lane()
+        self._eew_lane.start()
+
+    def eew_lane(self) -> EewLane:
+        """The early-warning lane of this process's channels, not started."""
+        dispatcher = LaneDispatcher(
+            self.session_factory, TargetIndex(self.session_factory, self.settings.channels),
+            self.channel, self.districts, self.batch_enqueuer(retry=True),
+            self.enqueue_lane_batch, self.settings.batch_size)
+        return EewLane(self, dispatcher, embedded=self.settings.embedded)
+
+    def stop_eew_lane(self, **_: Any) -> None:
+        lane, self._eew_lane = self._eew_lane, None
+        if lane is not None:
+            lane.stop()
+
     def recover_on_start(self, sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", None) is self:
             self.recover()
@@ -277,7 +324,9 @@ def _queue(name: str) -> Queue:
 
 def make_celery(settings: Settings) -> PublisherCelery:
     app = PublisherCelery(settings)
-    queues = [_queue(FANOUT_QUEUE), *(_queue(channel_queue(name)) for name in settings.channels)]
+    queues = [_queue(FANOUT_QUEUE), *(_queue(channel_queue(name)) for name in settings.channels),
+              *(_queue(lane_queue(name)) for name in settings.channels
+                if name in QUEUED_IN_LANE)]
     app.conf.update(
         task_queues=queues,
         task_default_queue=FANOUT_QUEUE,
@@ -300,6 +349,8 @@ def make_celery(settings: Settings) -> PublisherCelery:
                              "schedule": RELAY_INTERVAL_SECONDS},
             "expire-alerts": {"task": "publisher.expire_alerts",
                               "schedule": EXPIRY_INTERVAL_SECONDS},
+            "notify-agencies": {"task": "publisher.notify_agencies",
+                                "schedule": AGENCY_NOTICE_INTERVAL_SECONDS},
         } | ({"district-heartbeat": {"task": "publisher.district_heartbeat",
                                      "schedule": DISTRICT_HEARTBEAT_SECONDS}}
              if DISTRICT_CHANNEL in settings.channels else {}),
@@ -313,6 +364,8 @@ def make_celery(settings: Settings) -> PublisherCelery:
     signals.worker_shutdown.connect(app.stop_inbound, weak=False)
     signals.worker_ready.connect(app.start_threaded_inbound, weak=False)
     signals.worker_ready.connect(app.recover_on_start, weak=False)
+    signals.worker_ready.connect(app.start_eew_lane, weak=False)
+    signals.worker_shutdown.connect(app.stop_eew_lane, weak=False)
     return app
 
 

@@ -11,7 +11,8 @@ configuration ``config/demo.toml`` (unless ``PUBLISHER_CONFIG`` names
 another), and walks one alert by SMS from draft to delivered
 (``demo_walkthrough``), the same alert on the feeds, the public page and
 WeChat, and its Cancel (``demo_public_walkthrough``), then one for Chaoyang
-to its boards and speakers, and its Cancel (``demo_device_walkthrough``).
+to its boards and speakers, and its Cancel (``demo_device_walkthrough``),
+then an earthquake early warning from the automatic sender (``demo_eew``).
 With the ``district`` channel configured it also runs three district nodes
 (``demo_nodes``) and walks one alert through them, then Huairou's failing
 link (``demo_nodes_walkthrough``).
@@ -42,8 +43,10 @@ from publisher.cli_sim import DEFAULT_CONTROL_PORT
 from publisher.cli_sim_wechat import DEFAULT_PORT as DEFAULT_WECHAT_PORT
 from publisher.cli_users import run_in_session
 from publisher.config import ConfigError, Settings, load_paths
+from publisher.demo_agencies import prepare_demo_agencies, print_agencies
 from publisher.demo_device_walkthrough import DeviceWalkthrough
 from publisher.demo_devices import ACK_DELAY, DEFAULT_PORTS, LED, SPEAKER, DemoDevices
+from publisher.demo_eew import EewWalkthrough
 from publisher.demo_nodes import DEFAULT_CONTROL_PORT as DEFAULT_NODE_CONTROL_PORT
 from publisher.demo_nodes import DemoNodes, node_options
 from publisher.demo_nodes_walkthrough import NodeWalkthrough, print_nodes
@@ -101,9 +104,7 @@ DEMO_USERS = (DemoUser("demo-author", "author", "AUTHOR_TOKEN"),
 DEMO_TARGETS = (("110105", 2, 1), ("110108", 2, 1))
 
 _NOT_BUILT_YET = (
-    "channels besides the memory channel, SMS over SMPP, LED boards and speakers, WeChat-style"
-    " push, the feeds and district nodes: MQTT terminals",
-    "the earthquake early-warning fast path and agency intake",
+    "an app client of the push stream: start one with `publisher app listen` (docs/apps.md)",
 )
 
 
@@ -177,6 +178,7 @@ def prepare_demo(settings: Settings) -> dict[str, dict[str, str]]:
         credentials = {user.username: _ensure_user(session, user, saved.get(user.username, {}))
                        for user in DEMO_USERS}
         _ensure_targets(session, settings)
+        prepare_demo_agencies(session, settings)
         return credentials
 
     credentials = run_in_session(settings, prepare)
@@ -241,6 +243,7 @@ def _print_welcome(settings: Settings, url: str, credentials: dict[str, dict[str
         _print_devices(fleet)
     if nodes is not None:
         print_nodes(nodes)
+    print_agencies(url, settings.paths.data_dir)
     print()
     print("Users (passwords and tokens are kept in "
           f"{_credentials_path(settings)}):")
@@ -252,7 +255,7 @@ def _print_welcome(settings: Settings, url: str, credentials: dict[str, dict[str
     print(f"  export URL={url}")
     for user in DEMO_USERS:
         print(f"  export {user.variable}={credentials[user.username]['token']}")
-    print("\nNot built yet, so not running:")
+    print("\nNot started by the demo:")
     for item in _NOT_BUILT_YET:
         print(f"  - {item}")
     print(flush=True)
@@ -350,6 +353,7 @@ def _steps(settings: Settings, url: str, credentials: dict[str, dict[str, str]],
         steps.append(DeviceWalkthrough(
             fleet, url, people, repeat=_repeat(settings),
             previews=settings.paths.data_dir / "demo" / PREVIEWS_DIR))
+    steps.append(EewWalkthrough(fleet, url, settings.paths.data_dir))
     if nodes is not None:
         steps.append(NodeWalkthrough(nodes, people,
                                      settings.paths.data_dir / "demo" / DISTRICT_ALERT_FILE))

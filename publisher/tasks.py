@@ -18,6 +18,11 @@ from publisher.channels.district import DistrictChannel
 from publisher.services import delivery
 from publisher.services.district_heartbeat import heartbeat_nodes
 from publisher.services.district_nodes import DISTRICT_CHANNEL
+from publisher.services.intake_notifications import (
+    post_json,
+    queue_state_changes,
+    send_due_notifications,
+)
 from publisher.services.lifecycle import expire_due
 from publisher.services.outbox import relay_outbox as relay_outbox_service
 
@@ -80,6 +85,17 @@ def expire_alerts(self: Task[Any, Any]) -> list[int]:
         expired = expire_due(session, datetime.now(UTC))
         session.commit()
     return expired
+
+
+@shared_task(bind=True, name="publisher.notify_agencies")
+def notify_agencies(self: Task[Any, Any]) -> int:
+    """Tell agencies what became of their submissions; a notice not acknowledged waits its turn."""
+    with _app(self).session_factory() as session:
+        now = datetime.now(UTC)
+        queue_state_changes(session, now)
+        acknowledged = send_due_notifications(session, post_json, now)
+        session.commit()
+    return acknowledged
 
 
 @shared_task(bind=True, name="publisher.district_heartbeat")

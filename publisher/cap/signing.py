@@ -8,6 +8,8 @@ Verification lives in publisher.cap.signature_verify and is re-exported here.
 
 from __future__ import annotations
 
+import functools
+
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from lxml import etree
@@ -56,11 +58,10 @@ def _signer() -> XMLSigner:
     )
 
 
-def sign_alert_xml(xml: bytes, key_pem: bytes, cert_pem: bytes) -> bytes:
-    """Return ``xml`` with an enveloped signature made with this key and certificate."""
-    root = parse_untrusted_xml(xml)
-    if root.find(f"{{{XMLDSIG_NAMESPACE}}}Signature") is not None:
-        raise SigningError("the alert is already signed; sign the unsigned alert instead")
+# Reading a PEM key checks the RSA key, about 90 ms for 3072 bits: a signer
+# signs every message with the same few keys, so each is read once.
+@functools.lru_cache(maxsize=8)
+def _rsa_key(key_pem: bytes) -> rsa.RSAPrivateKey:
     try:
         key = load_pem_private_key(key_pem, password=None)
     except (ValueError, TypeError) as error:
@@ -68,6 +69,15 @@ def sign_alert_xml(xml: bytes, key_pem: bytes, cert_pem: bytes) -> bytes:
     if not isinstance(key, rsa.RSAPrivateKey):
         kind = type(key).__name__
         raise SigningError(f"the signing key is a {kind}, RSA-SHA256 needs an RSA key")
+    return key
+
+
+def sign_alert_xml(xml: bytes, key_pem: bytes, cert_pem: bytes) -> bytes:
+    """Return ``xml`` with an enveloped signature made with this key and certificate."""
+    root = parse_untrusted_xml(xml)
+    if root.find(f"{{{XMLDSIG_NAMESPACE}}}Signature") is not None:
+        raise SigningError("the alert is already signed; sign the unsigned alert instead")
+    key = _rsa_key(key_pem)
     # Without an Id on <alert>, signxml references the whole document: URI="".
     signed = _signer().sign(root, key=key, cert=cert_pem.decode("ascii"))
     return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")

@@ -13,6 +13,9 @@ An Update is a ``show`` whose ``references`` name the messages it replaces:
 the board drops those and shows the Update. A Cancel is a ``clear`` naming
 the messages it cancels: the board drops them and acks ``cleared``.
 
+An earthquake early warning (``eew_text``) is a ``show`` with ``"priority":
+"interrupt"``: the board shows it alone until it is cleared or expires.
+
 Options (``channel_options["led"]``): ``callback_url`` (required), ``timeout``
 and ``concurrency`` (``device_push.DeviceOptions``), and the board a target
 without capabilities is taken to be (``led_text.Board``: ``rows``,
@@ -44,6 +47,7 @@ from publisher.channels.device_push import (
     parse_ack,
     referenced_identifiers,
 )
+from publisher.channels.eew_text import INTERRUPT, is_interrupting
 from publisher.channels.led_layout import LayoutError
 from publisher.channels.led_text import Board, BoardMessage, read_board, render_board
 
@@ -78,6 +82,7 @@ class LedChannel(Channel[BoardMessage]):
 
     def send(self, message: OutgoingMessage, targets: Sequence[TargetRef]) -> list[SendResult]:
         references = referenced_identifiers(message.alert)
+        priority = {"priority": INTERRUPT} if is_interrupting(message.alert) else {}
         rendered: dict[tuple[str, Board], BoardMessage] = {}
         results: list[SendResult] = []
         pushes: list[Push] = []
@@ -95,7 +100,7 @@ class LedChannel(Channel[BoardMessage]):
                 pushes.append(Push.to(
                     target, self.device_options, action="show",
                     identifier=message.identifier, references=references,
-                    expires=shown.expires, fields=_show_fields(shown)))
+                    expires=shown.expires, fields=_show_fields(shown) | priority))
             except (LayoutError, PermanentChannelError) as error:
                 results.append(SendResult(target.delivery_id, None, DeliveryStatus.FAILED,
                                           str(error)))

@@ -31,6 +31,7 @@ __all__ = [
 ENTRY_POINT_GROUP = "publisher.channels"
 
 _BUILT_IN = {
+    "app": "publisher.channels.app_push:AppChannel",
     "district": "publisher.channels.district:DistrictChannel",
     "feed": "publisher.channels.feed:FeedChannel",
     "led": "publisher.channels.led:LedChannel",

@@ -13,6 +13,12 @@ pushed is not played at all (EXPIRED).
 A Cancel stops the speaker and plays a short all-clear instead, with its own
 script; the speaker acks "stopped".
 
+An earthquake early warning (``eew_text``) is pushed with ``"priority":
+"interrupt"``: the speaker drops what it plays for it. Its audio is the
+standard recording of the fixed words, made before any quake
+(``prepare_eew_audio``), and the magnitude and countdown go beside it as
+``text``.
+
 The volume pushed is the speaker's own, as registered in its capabilities
 (``{"formats": ["audio/wav"], "volume": 80, ...}``); a speaker registered
 with formats that exclude WAV gets nothing (FAILED, saying so).
@@ -36,6 +42,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from publisher.cap.model import Status
 from publisher.channels.base import (
     Channel,
     DeliveryStatus,
@@ -52,6 +59,14 @@ from publisher.channels.device_push import (
     expired_result,
     parse_ack,
     referenced_identifiers,
+)
+from publisher.channels.eew_text import (
+    EEW_SCRIPTS,
+    EEW_SOURCE,
+    EEW_STATUSES,
+    INTERRUPT,
+    eew_script_text,
+    is_interrupting,
 )
 from publisher.channels.sms_text import choose_info
 from publisher.channels.speaker_script import render_script
@@ -176,12 +191,18 @@ class SpeakerChannel(Channel[SpeechScript]):
     def close(self) -> None:
         self._client.close()
 
+    def prepare_eew_audio(self) -> list[AnnouncementAudio]:
+        """Synthesise the early warning's standard recordings now, in every language and status."""
+        return [self._eew_announcement(language, status)[1]
+                for language in EEW_SCRIPTS for status in EEW_STATUSES]
+
     def audio_url(self, audio: AnnouncementAudio) -> str:
         return f"{self.device_options.callback_url}{audio_path(audio.key)}"
 
     def _push(self, message: OutgoingMessage, targets: Sequence[TargetRef], action: str,
               repeat: int) -> list[SendResult]:
         announcements: dict[str, tuple[SpeechScript, AnnouncementAudio]] = {}
+        urgent = action == "play" and is_interrupting(message.alert)
         results: dict[int, SendResult] = {}
         pushes = []
         for target in targets:
@@ -196,15 +217,20 @@ class SpeakerChannel(Channel[SpeechScript]):
                 results[target.delivery_id] = expired
                 continue
             if target.language not in announcements:
-                announcements[target.language] = self._announcement(
-                    message, target.language, repeat)
+                announcements[target.language] = (
+                    self._eew_announcement(target.language, Status(message.status)) if urgent
+                    else self._announcement(message, target.language, repeat))
             script, audio = announcements[target.language]
+            fields = {"audio_url": self.audio_url(audio), "repeat": repeat,
+                      "volume": self._volume(target), "language": script.language}
+            if urgent:
+                fields |= {"priority": INTERRUPT,
+                           "text": message.info_for(target.language).headline or ""}
             try:
                 pushes.append(Push.to(
                     target, self.device_options, action=action, identifier=message.identifier,
                     references=referenced_identifiers(message.alert), expires=expires,
-                    fields={"audio_url": self.audio_url(audio), "repeat": repeat,
-                            "volume": self._volume(target), "language": script.language}))
+                    fields=fields))
             except PermanentChannelError as error:
                 results[target.delivery_id] = SendResult(
                     target.delivery_id, None, DeliveryStatus.FAILED, error.reason)
@@ -218,6 +244,12 @@ class SpeakerChannel(Channel[SpeechScript]):
         if isinstance(volume, int) and not isinstance(volume, bool) and 0 <= volume <= 100:
             return volume
         return self.settings.volume
+
+    def _eew_announcement(self, language: str,
+                          status: Status) -> tuple[SpeechScript, AnnouncementAudio]:
+        script = SpeechScript(language if language in EEW_SCRIPTS else "en-US",
+                              eew_script_text(language, status))
+        return script, self.speech.announcement(script, self.settings.repeat, EEW_SOURCE)
 
     def _announcement(self, message: OutgoingMessage, language: str,
                       repeat: int) -> tuple[SpeechScript, AnnouncementAudio]:

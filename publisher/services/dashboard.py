@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from publisher.channels.base import DeliveryStatus
 from publisher.services.actors import Actor
+from publisher.services.dashboard_eew import eew_timings
 from publisher.services.dashboard_failed import FAILED_PER_PAGE, failed_targets
 from publisher.services.dashboard_nodes import node_acks
 from publisher.services.dashboard_series import delivered_share_series
@@ -129,4 +130,5 @@ def read_dashboard(session: Session, alert_id: int, *, failed_page: int = 1,
         "districts": node_acks(session, [message.id for message in messages], now or utcnow()),
         "failed": failed_targets(session, alert_id, page=failed_page,
                                  per_page=failed_per_page),
+        "eew": eew_timings(session, alert_id),
     }

@@ -27,6 +27,9 @@ OFFLINE answers nothing at all, and sends neither acks nor heartbeats.
 A kind subclasses ``DeviceSimulator``: its actions and the state each acks,
 ``accept`` (check the kind's fields of a push and act on it), ``state`` and
 ``showing``; ``outcome`` when an ack needs more than the action's state.
+
+A push with ``"priority": "interrupt"`` (an earthquake early warning) drops
+what the device shows or plays for it; ``"normal"``, or none, is any other.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from typing import IO, Any, ClassVar, TypeVar
 import aiohttp
 from aiohttp import web
 
+from publisher.channels.eew_text import INTERRUPT
 from publisher.sim.device_fleet import SimulatedDevice
 from publisher.sim.loop_thread import LoopThread
 from publisher.sim.served import ServedSimulator
@@ -59,6 +63,7 @@ __all__ = [
     "DeviceSimulatorThread",
     "MessageError",
     "Received",
+    "interrupts",
     "parse_time",
 ]
 
@@ -67,6 +72,7 @@ log = logging.getLogger(__name__)
 S = TypeVar("S", bound="DeviceSimulator")
 _HEARTBEATS_AT_ONCE = 50
 _FAILED = "failed"
+NORMAL = "normal"
 
 
 class DeviceFault(Enum):
@@ -167,9 +173,16 @@ def _check_common(body: Any, actions: Mapping[str, str]) -> Mapping[str, Any]:
                                                    for item in references):
         raise MessageError("references", "must be a list of identifiers")
     parse_time(body.get("expires"), "expires")
+    if body.get("priority", NORMAL) not in (NORMAL, INTERRUPT):
+        raise MessageError("priority", f"{body['priority']!r} is not {NORMAL} or {INTERRUPT}")
     if not _text(body, "ack_url").startswith(("http://", "https://")):
         raise MessageError("ack_url", f"{body['ack_url']!r} is not an http(s) URL")
     return body
+
+
+def interrupts(message: Mapping[str, Any]) -> bool:
+    """Whether the push drops what the device shows or plays (an earthquake early warning)."""
+    return message.get("priority") == INTERRUPT
 
 
 def _refused(field: str, reason: str, status: int = 400) -> web.Response:
@@ -235,8 +248,12 @@ class DeviceSimulator(ServedSimulator[DeviceSimConfig]):
         self._log = self.log_path.open("a", encoding="utf-8")
         self._faults_changed = asyncio.Event()
         self._stopping = False
-        self._client = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.config.request_timeout))
+        # Each simulated device stands for a device with its own connection: the
+        # time an ack waits for one of the shared pool's connections is not the
+        # device's, so only connecting and reading the answer are timed.
+        self._client = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(
+            total=None, sock_connect=self.config.request_timeout,
+            sock_read=self.config.request_timeout))
         app = web.Application()
         app.router.add_post("/devices/{device_id}/messages", self._message)
         app.router.add_get("/devices/{device_id}/state", self._state)

@@ -7,11 +7,15 @@ with 400 naming the page and row. It then shows the message, replacing one
 with the same identifier and every one the push's ``references`` name (an
 Update). A ``clear`` takes down what its references name (a Cancel). A
 message leaves the board at its ``expires``. A board may show several
-alerts at once, and cycles through them.
+alerts at once, and cycles through them; a ``show`` with ``"priority":
+"interrupt"`` (an earthquake early warning) is shown alone, the others held
+back until it leaves the board.
 
 ``state`` (``GET /devices/<id>/state``) is what a board shows now:
 ``{"device_id", "showing": [{"identifier", "delivery", "colour", "pages",
-"scroll", "page_seconds", "expires", "since"}]}``, oldest first.
+"scroll", "page_seconds", "expires", "since", "interrupting"}], "held":
+[...]}``, oldest first: ``held`` is what an interrupting message keeps off the
+board.
 """
 
 from __future__ import annotations
@@ -24,7 +28,13 @@ from typing import Any
 
 from publisher.channels.led_layout import text_width
 from publisher.sim.device_fleet import SimulatedDevice
-from publisher.sim.device_sim import DeviceSimConfig, DeviceSimulator, MessageError, parse_time
+from publisher.sim.device_sim import (
+    DeviceSimConfig,
+    DeviceSimulator,
+    MessageError,
+    interrupts,
+    parse_time,
+)
 
 __all__ = ["LED_CAPABILITIES", "LedBoardSimulator", "Shown"]
 
@@ -47,13 +57,14 @@ class Shown:
     page_seconds: float
     expires: datetime | None
     since: datetime
+    interrupting: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {"identifier": self.identifier, "delivery": self.delivery,
                 "colour": self.colour, "pages": [list(page) for page in self.pages],
                 "scroll": self.scroll, "page_seconds": self.page_seconds,
                 "expires": None if self.expires is None else self.expires.isoformat(),
-                "since": self.since.isoformat()}
+                "since": self.since.isoformat(), "interrupting": self.interrupting}
 
 
 def _pages(value: Any) -> tuple[tuple[str, ...], ...]:
@@ -131,7 +142,7 @@ class LedBoardSimulator(DeviceSimulator):
                      colour=colour, pages=pages, scroll=scroll,
                      page_seconds=float(page_seconds),
                      expires=parse_time(message.get("expires"), "expires"),
-                     since=datetime.now(UTC))
+                     since=datetime.now(UTC), interrupting=interrupts(message))
 
     def _on_air(self, device_id: str) -> dict[str, Shown]:
         """The board's messages, once those past their ``expires`` have left it."""
@@ -143,12 +154,17 @@ class LedBoardSimulator(DeviceSimulator):
         return board
 
     def board(self, device_id: str) -> list[Shown]:
-        """What the board shows now, oldest first."""
-        return list(self._on_air(device_id).values())
+        """What the board shows now, oldest first: an interrupting message alone."""
+        on_air = list(self._on_air(device_id).values())
+        interrupting = [shown for shown in on_air if shown.interrupting]
+        return interrupting or on_air
 
     def state(self, device_id: str) -> dict[str, Any]:
+        shown = self.board(device_id)
         return {"device_id": device_id,
-                "showing": [shown.as_json() for shown in self.board(device_id)]}
+                "showing": [each.as_json() for each in shown],
+                "held": [each.as_json() for each in self._on_air(device_id).values()
+                         if each not in shown]}
 
     def showing(self, device_id: str) -> list[str]:
         return list(self._on_air(device_id))

@@ -14,6 +14,11 @@ the same way. An interrupted announcement acks ``stopped``, saying by what
 and after how long. Audio that cannot be fetched or is no WAV acks
 ``failed`` with the reason.
 
+A ``play`` with ``"priority": "interrupt"`` (an earthquake early warning)
+stops whatever is playing at once (it acks ``stopped``, "stopped by" the
+warning) and plays next, before anything that was waiting, which plays
+after it.
+
 ``played`` is every announcement a speaker finished or was interrupted in;
 ``state`` (``GET /devices/<id>/state``) is ``{"device_id", "playing":
 {"identifier", "delivery", "seconds"} or null, "played": [...],
@@ -36,7 +41,13 @@ from typing import Any
 import aiohttp
 
 from publisher.sim.device_fleet import SimulatedDevice
-from publisher.sim.device_sim import Ack, DeviceSimConfig, DeviceSimulator, MessageError
+from publisher.sim.device_sim import (
+    Ack,
+    DeviceSimConfig,
+    DeviceSimulator,
+    MessageError,
+    interrupts,
+)
 
 __all__ = ["SPEAKER_CAPABILITIES", "Played", "SpeakerSimulator"]
 
@@ -44,6 +55,8 @@ SPEAKER_CAPABILITIES: Mapping[str, Any] = MappingProxyType({
     "formats": ["audio/wav"], "volume": 80, "languages": ["zh-CN", "en-US"]})
 _STOPPED = "stopped"
 _FAILED = "failed"
+# How long an announcement that gave its turn to an urgent one waits before asking again.
+_YIELD_SECONDS = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +125,7 @@ class SpeakerSimulator(DeviceSimulator):
         self._playing: dict[str, _Playback] = {}
         self._stopped: dict[str, set[str]] = {device_id: set() for device_id in self.devices}
         self._turns: dict[str, asyncio.Lock] = {}
+        self._urgent: dict[str, set[str]] = {}
 
     def accept(self, device: SimulatedDevice, message: Mapping[str, Any]) -> None:
         url = message.get("audio_url")
@@ -127,6 +141,27 @@ class SpeakerSimulator(DeviceSimulator):
             raise MessageError("references", "name the messages to stop")
         # At once, not when its turn comes: a stop must not wait behind what it stops.
         self._interrupt(device.device_id, references, by=message["identifier"])
+        if interrupts(message):
+            self._urgent.setdefault(device.device_id, set()).add(message["identifier"])
+            playing = self._playing.get(device.device_id)
+            if playing is not None and not self._is_urgent(device.device_id,
+                                                           playing.identifier):
+                self._interrupt(device.device_id, [playing.identifier],
+                                by=message["identifier"])
+                self._stopped[device.device_id].discard(playing.identifier)
+
+    def _is_urgent(self, device_id: str, identifier: str) -> bool:
+        return identifier in self._urgent.get(device_id, ())
+
+    async def _turn(self, device_id: str, identifier: str) -> asyncio.Lock:
+        """The device's turn, taken; one that is not urgent waits while an urgent one is pending."""
+        turn = self._turns.setdefault(device_id, asyncio.Lock())
+        while True:
+            await turn.acquire()
+            if self._is_urgent(device_id, identifier) or not self._urgent.get(device_id):
+                return turn
+            turn.release()
+            await asyncio.sleep(_YIELD_SECONDS)
 
     def _interrupt(self, device_id: str, identifiers: Sequence[str], *, by: str) -> None:
         self._stopped[device_id].update(identifiers)
@@ -139,9 +174,11 @@ class SpeakerSimulator(DeviceSimulator):
         try:
             seconds = await self._fetch(message["audio_url"])
         except _AudioError as error:
+            self._urgent.get(device.device_id, set()).discard(message["identifier"])
             return Ack(_FAILED, str(error))
         device_id = device.device_id
-        async with self._turns.setdefault(device_id, asyncio.Lock()):
+        turn = await self._turn(device_id, message["identifier"])
+        try:
             if message["identifier"] in self._stopped[device_id]:
                 return Ack(_STOPPED, "stopped before it played")
             playback = _Playback(message["identifier"], message["delivery"], seconds)
@@ -151,6 +188,9 @@ class SpeakerSimulator(DeviceSimulator):
                 await self._play(playback)
             finally:
                 del self._playing[device_id]
+                self._urgent.get(device_id, set()).discard(message["identifier"])
+        finally:
+            turn.release()
         self.played.append(Played(
             device_id=device_id, delivery=message["delivery"],
             identifier=message["identifier"], action=message["action"],

@@ -18,6 +18,10 @@ payload (the platform clearing a topic) drops that message without an ack.
 Every arrival is kept (``arrivals``) with its latency, from the platform's
 ``published_at`` to its arrival here, and appended to the JSON-lines log
 ``log_path``; every rejection is kept in ``rejections``.
+
+Acks are published by a thread of their own, what queued up while it waited
+for the broker's PUBACKs going out together: a message's terminals never
+wait for the acks of the message before.
 """
 
 from __future__ import annotations
@@ -187,8 +191,10 @@ class TerminalSimulator:
         self.arrivals: list[Arrival] = []
         self.rejections: list[Rejection] = []
         self._arrived: queue.Queue[tuple[int, Received]] = queue.Queue()
+        self._acks: queue.Queue[tuple[int, list[Publication]]] = queue.Queue()
         self._stopping = threading.Event()
         self._worker: threading.Thread | None = None
+        self._ack_sender: threading.Thread | None = None
         self._log: TextIO | None = None
         groups: list[list[SimulatedTerminal]] = [[] for _ in range(config.connections)]
         for index, terminal in enumerate(terminals):
@@ -217,6 +223,9 @@ class TerminalSimulator:
         self._log = self.log_path.open("a", encoding="utf-8")
         self._worker = threading.Thread(target=self._work, name="terminal-sim", daemon=True)
         self._worker.start()
+        self._ack_sender = threading.Thread(target=self._send_acks, name="terminal-sim-acks",
+                                            daemon=True)
+        self._ack_sender.start()
         for connection in self.connections:
             connection.start()
 
@@ -225,8 +234,9 @@ class TerminalSimulator:
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._worker is not None:
-            self._worker.join(timeout=10)
+        for thread in (self._worker, self._ack_sender):
+            if thread is not None:
+                thread.join(timeout=10)
         for connection in self.connections:
             connection.close()
         if self._log is not None:
@@ -253,6 +263,23 @@ class TerminalSimulator:
                 log.exception("terminal simulator: message not handled",
                               extra={"topic": received.topic})
 
+    def _send_acks(self) -> None:
+        while not self._stopping.is_set() or not self._acks.empty():
+            try:
+                number, acks = self._acks.get(timeout=_STOP_POLL_SECONDS)
+            except queue.Empty:
+                continue
+            by_connection = {number: acks}
+            while not self._acks.empty():
+                more_number, more = self._acks.get_nowait()
+                by_connection.setdefault(more_number, []).extend(more)
+            for each, publications in by_connection.items():
+                try:
+                    self.connections[each].publish(publications)
+                except Exception:  # those terminals' acks are lost; the others go on
+                    log.exception("terminal simulator: acks not published",
+                                  extra={"acks": len(publications)})
+
     def _take(self, number: int, received: Received) -> None:
         now = datetime.now(UTC)
         try:
@@ -277,7 +304,8 @@ class TerminalSimulator:
                                   now.isoformat())
                 acks.append(Publication(ack_topic(terminal.device_id), json.dumps(
                     ack.body(token_key(terminal.token))).encode()))
-        self.connections[number].publish(acks)
+        if acks:
+            self._acks.put((number, acks))
 
     def _verified(self, payload: bytes, identifier: str) -> _Verified:
         """The message's type and the identifiers it references, once its signature holds."""

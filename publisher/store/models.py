@@ -43,6 +43,10 @@ __all__ = [
     "Alert",
     "AlertState",
     "ApiToken",
+    "App",
+    "AppDeliveryMode",
+    "AppEvent",
+    "AppEventSequence",
     "AuditEntry",
     "Base",
     "ContactKind",
@@ -625,3 +629,171 @@ class StaffSession(Base):
     def __repr__(self) -> str:
         # Neither token appears in a repr or a log line.
         return f"StaffSession(id={self.id!r}, user_id={self.user_id!r})"
+
+
+class AppDeliveryMode(enum.StrEnum):
+    STREAM = "stream"    # the app holds GET /api/stream open
+    WEBHOOK = "webhook"  # the platform posts each event to the app's URL
+
+
+class App(Base):
+    """A registered app backend: what only an app has, beside its target row.
+
+    The target row (channel ``app``, address ``app:<name>``, the districts it
+    follows, the test flag) is what fan-out reaches. The app proves who it is
+    with a credential (stored as SHA-256, shown once). The webhook secret is
+    kept as issued, because the platform signs with it; it is shown once and
+    never appears in a repr or a log line. Empty filter lists mean "all".
+    """
+
+    __tablename__ = "apps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"),
+                                           unique=True)
+    credential_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    mode: Mapped[AppDeliveryMode] = mapped_column(_enum(AppDeliveryMode, "app_delivery_mode"))
+    webhook_url: Mapped[str | None] = mapped_column(String(500), default=None)
+    webhook_secret: Mapped[str | None] = mapped_column(String(128), default=None)
+    districts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    severities: Mapped[list[str]] = mapped_column(JSON, default=list)
+    statuses: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+    target: Mapped[Target] = relationship()
+
+    def __repr__(self) -> str:
+        return f"App(name={self.name!r}, mode={self.mode.value!r})"
+
+
+class AppEvent(Base):
+    """One message handed to one app: its id is the app's stream cursor.
+
+    Ids come from ``AppEventSequence`` under its row lock, so they are
+    committed in id order: a reader that has seen event N has every event
+    below N that will ever exist.
+    """
+
+    __tablename__ = "app_events"
+    __table_args__ = (Index("ix_app_events_app_id_id", "app_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"),
+                                             unique=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+
+class AppEventSequence(Base):
+    """The last app event id given out: one row, locked by whoever appends events."""
+
+    __tablename__ = "app_event_sequence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Agency(Base):
+    """An agency that submits signed CAP through the intake, with what it may publish.
+
+    ``permissions`` is the matrix of ``publisher.services.sender_permissions``
+    in its JSON shape; ``certificates`` are the PEM certificates its
+    signatures must come from. The credential is stored as SHA-256 (shown
+    once); the webhook secret as issued, because the platform signs with it.
+    """
+
+    __tablename__ = "agencies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    sender: Mapped[str] = mapped_column(String(255))
+    contact: Mapped[str] = mapped_column(String(500), default="")
+    certificates: Mapped[list[str]] = mapped_column(JSON, default=list)
+    credential_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    permissions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    direct_publish: Mapped[bool] = mapped_column(Boolean, default=False)
+    webhook_url: Mapped[str | None] = mapped_column(String(500), default=None)
+    webhook_secret: Mapped[str | None] = mapped_column(String(128), default=None)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+    members: Mapped[list[AgencyMember]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin")
+
+    def __repr__(self) -> str:
+        return f"Agency(code={self.code!r})"
+
+
+class AgencyMember(Base):
+    """A person of the agency: an existing user, linked to it."""
+
+    __tablename__ = "agency_members"
+
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         primary_key=True, unique=True)
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class IntakeRecord(Base):
+    """One message an agency submitted: the original as signed, and what became of it.
+
+    (sender, identifier, sent) is unique: the same message twice is a
+    conflict, never a second alert. ``alert_id`` is the center's alert made
+    from it; ``notified_state`` the alert state the agency was last told of.
+    """
+
+    __tablename__ = "intake_records"
+    __table_args__ = (UniqueConstraint("sender", "identifier", "sent",
+                                       name="uq_intake_records_message"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # A removed agency leaves its submissions, with their original signed messages.
+    agency_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agencies.id", ondelete="SET NULL"), index=True)
+    sender: Mapped[str] = mapped_column(String(255))
+    identifier: Mapped[str] = mapped_column(String(255))
+    sent: Mapped[datetime] = mapped_column(Timestamp())
+    original_xml: Mapped[bytes] = mapped_column(LargeBinary)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), default=None,
+                                                 unique=True)
+    notified_state: Mapped[str | None] = mapped_column(String(32), default=None)
+    received_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow, index=True)
+
+    alert: Mapped[Alert | None] = relationship()
+
+
+class IntakeRefusal(Base):
+    """A submission refused at the door: counted in the agency's report with its rule."""
+
+    __tablename__ = "intake_refusals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"),
+                                           index=True)
+    field: Mapped[str] = mapped_column(String(100))
+    rule: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow, index=True)
+
+
+class AgencyNotification(Base):
+    """One state change told to an agency's webhook, retried until a 2xx."""
+
+    __tablename__ = "agency_notifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    intake_id: Mapped[int] = mapped_column(ForeignKey("intake_records.id", ondelete="CASCADE"),
+                                           index=True)
+    event: Mapped[str] = mapped_column(String(32))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    due_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow, index=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(Timestamp(), default=None)
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)

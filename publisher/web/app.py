@@ -12,13 +12,17 @@ from publisher.config import Settings
 from publisher.services.signer import CenterSigner
 from publisher.store.db import make_engine, make_session_factory
 from publisher.web import (
+    agencies,
     api,
+    apps,
     audio,
     dashboard_api,
     dashboard_stream,
     devices,
     district_nodes,
+    eew,
     feeds,
+    intake,
     public,
     staff,
     staff_audit,
@@ -26,6 +30,7 @@ from publisher.web import (
     staff_previews,
     subscribers,
     timeline,
+    twilio_webhooks,
     wechat_callback,
 )
 from publisher.web.auth import auth_middleware
@@ -81,10 +86,15 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(feeds.routes)
     app.add_routes(timeline.routes)
     app.add_routes(wechat_callback.routes)
+    app.add_routes(twilio_webhooks.routes)
     app.add_routes(dashboard_api.routes)
     app.add_routes(staff_dashboard.routes)
     app.add_routes(staff_audit.routes)
     app.add_routes(staff_previews.routes)
+    eew.add_eew(app)
+    apps.add_apps(app)
+    app.add_routes(agencies.routes)
+    intake.add_intake(app)
     staff.add_staff_pages(app)
     app.router.add_get("/health", _health)
     return app

@@ -34,6 +34,15 @@ DEVICE_PATH = re.compile(r"/api/devices/[^/]+/(?:acks|heartbeat)")
 NODE_PATH = re.compile(r"/api/nodes/[^/]+/(?:messages|receipts|alerts)")
 # Read by anyone, as the public page is: the timeline of the alerts in force.
 PUBLIC_API_PATHS = frozenset({"/api/timeline"})
+# Where automatic senders post signed CAP: the signature is the credential,
+# checked by that route (publisher.web.eew), never a staff token.
+SIGNED_API_PATHS = frozenset({"/api/eew"})
+# What app backends call: each proves who it is with its app credential,
+# checked by those routes (publisher.web.app_stream), never a staff token.
+APP_STREAM_PATHS = frozenset({"/api/stream", "/api/stream/acks"})
+# What agencies call: each proves who it is with its agency credential,
+# checked by those routes (publisher.web.intake), never a staff token.
+INTAKE_PATH = re.compile(r"/api/intake(?:/\d+)?")
 # The staff pages' session cookie, and the header a write with it carries its CSRF token in.
 SESSION_COOKIE = "staff_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -73,9 +82,11 @@ async def _staff_actor(request: web.Request) -> Actor:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path.startswith(STAFF_PREFIX) and request.path not in PUBLIC_API_PATHS \
+    if request.path.startswith(STAFF_PREFIX) \
+            and request.path not in PUBLIC_API_PATHS | SIGNED_API_PATHS | APP_STREAM_PATHS \
             and not DEVICE_PATH.fullmatch(request.path) \
-            and not NODE_PATH.fullmatch(request.path):
+            and not NODE_PATH.fullmatch(request.path) \
+            and not INTAKE_PATH.fullmatch(request.path):
         request[ACTOR] = await _staff_actor(request)
     return await handler(request)
 

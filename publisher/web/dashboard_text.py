@@ -30,6 +30,9 @@ DASHBOARD_TEXT: dict[str, dict[str, str]] = {
         "any_action": "全部操作", "filter": "筛选", "when": "时间（北京时间）",
         "message": "消息", "detail": "详情", "no_entries": "没有符合条件的记录。",
         "entries": "共 {total} 条", "read_only": "审计日志只读，任何页面都不能修改。",
+        "eew_title": "地震预警时效", "eew_sender": "自动发布方",
+        "eew_request": "验签 / 发布（毫秒）", "eew_handed_on": "交给渠道（毫秒）",
+        "eew_first_ack": "首个确认（毫秒，自发布起）",
     },
     ENGLISH: {
         "dashboard_title": "Delivery dashboard", "live": "Live", "not_live":
@@ -59,6 +62,9 @@ DASHBOARD_TEXT: dict[str, dict[str, str]] = {
         "message": "Message", "detail": "Detail", "no_entries": "No entry matches.",
         "entries": "{total} entries",
         "read_only": "The audit log is read-only: no page can change it.",
+        "eew_title": "Earthquake early warning timings", "eew_sender": "Automatic sender",
+        "eew_request": "verified / published (ms)", "eew_handed_on": "handed to the channel (ms)",
+        "eew_first_ack": "first ack (ms after publishing)",
     },
 }
 

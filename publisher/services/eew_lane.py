@@ -1,0 +1,283 @@
+"""The early-warning lane: a queue of its own and a consumer of its own in each worker.
+
+``POST /api/eew`` commits the message and puts its id on the ``eew`` queue
+(``EewLaneSender``), ahead of nothing: whatever the channel queues hold
+(a fan-out of 100,000 SMS, say) stays where it is. The worker that plans
+fan-outs runs ``EewLane``, a consumer thread beside its pool, so the early
+warning never waits for a batch in hand. For each message the lane:
+
+1. finds its targets in the in-memory ``TargetIndex`` (no scan of the
+   targets table), channel by channel, the fastest first (``LANE_ORDER``);
+2. writes their delivery rows (idempotent, as every fan-out) and commits;
+3. sends its batches through the channel in a thread of the channel's own,
+   each district of a batch with its own countdown (``district_view``), so
+   the terminals are published to while the boards are pushed and the SMS
+   rows are still being written.
+
+SMS is the exception: its receipts arrive on the binds of the worker
+process that sent it, which only pool processes read, so its batches go to
+``channel.sms.eew``, a queue the pool consumes beside ``channel.sms``. A
+batch the channel wants retried (a transient error) goes to its ordinary
+queue, with the ordinary backoff. The message's outbox row stays for the
+relay: the ordinary fan-out that follows hands on anything the lane did not
+(a target newer than the index), and finds the rest already planned.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from celery import Celery
+from kombu import Consumer, Exchange, Message, Queue
+from kombu.mixins import ConsumerMixin
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from publisher.cap.districts import DistrictTable
+from publisher.channels.base import Channel, DeliveryStatus, TransientChannelError
+from publisher.channels.mqtt import MqttChannel
+from publisher.channels.speaker import SpeakerChannel
+from publisher.services import audit, delivery
+from publisher.services.actors import Actor
+from publisher.services.delivery import _insert_deliveries
+from publisher.services.eew_district_channel import district_view
+from publisher.services.eew_index import REFRESH_SECONDS, Reached, TargetIndex
+from publisher.services.targets import AreaSelection, reaches_only_test_targets
+from publisher.store.models import Delivery, Target
+
+__all__ = [
+    "EEW_QUEUE",
+    "LANE_ORDER",
+    "QUEUED_IN_LANE",
+    "EewLane",
+    "EewLaneSender",
+    "LaneDispatcher",
+    "eew_queue",
+]
+
+log = logging.getLogger("publisher.eew")
+
+EEW_QUEUE = "eew"
+# Channels in the order the lane plans them: the quickest to reach people first.
+LANE_ORDER = ("mqtt", "app", "led", "speaker", "memory", "wechat", "district", "sms", "feed")
+QUEUED_IN_LANE = frozenset({"sms"})
+# The embedded (SQLite) broker is polled; the lane looks this often.
+_EMBEDDED_POLLING_SECONDS = 0.02
+_WAITING = (DeliveryStatus.PENDING, DeliveryStatus.QUEUED)
+LANE_SWITCH_INTERVAL_SECONDS = 0.001
+
+
+def eew_queue() -> Queue:
+    return Queue(EEW_QUEUE, Exchange(EEW_QUEUE, type="direct"), routing_key=EEW_QUEUE)
+
+
+class EewLaneSender:
+    """Puts a published early warning on the lane; raises at once when the broker is down."""
+
+    def __init__(self, celery: Celery) -> None:
+        self.celery = celery
+        self.queue = eew_queue()
+
+    def send(self, message_id: int) -> None:
+        with self.celery.producer_or_acquire() as producer:
+            producer.publish({"message_id": message_id}, exchange=self.queue.exchange,
+                             routing_key=EEW_QUEUE, declare=[self.queue], serializer="json",
+                             retry=False)
+
+
+def _lane_rank(channel: str) -> int:
+    return LANE_ORDER.index(channel) if channel in LANE_ORDER else len(LANE_ORDER)
+
+
+@dataclass
+class LaneDispatcher:
+    """Plans and sends one early warning from the index; see the module docstring."""
+
+    sessions: sessionmaker[Session]
+    index: TargetIndex
+    channel: Callable[[str], Channel[Any]]
+    districts: DistrictTable | None
+    enqueue_batch: Callable[[str, list[int]], None]
+    enqueue_lane_batch: Callable[[str, list[int]], None]
+    batch_size: int
+
+    def __post_init__(self) -> None:
+        self._senders: dict[str, ThreadPoolExecutor] = {}
+
+    def channels(self) -> list[str]:
+        return sorted(self.index.channels, key=_lane_rank)
+
+    def warm_up(self) -> None:
+        """Before any quake: the terminals' broker connected, the speakers' recordings made."""
+        for name in self.channels():
+            if name in QUEUED_IN_LANE:
+                continue
+            channel = self.channel(name)
+            if isinstance(channel, MqttChannel):
+                channel.connection.start()
+            elif isinstance(channel, SpeakerChannel):
+                made = channel.prepare_eew_audio()
+                log.info("early-warning recordings ready", extra={
+                    "recordings": len(made), "synthesised": sum(audio.made for audio in made)})
+
+    def dispatch(self, message_id: int) -> dict[str, int]:
+        """Plan and hand on every channel's deliveries; the number planned per channel."""
+        started = time.perf_counter()
+        log.info("early warning on the lane", extra={"message_id": message_id,
+                                                     "read_again": self.index.catch_up()})
+        with self.sessions() as session:
+            outgoing = delivery.load_outgoing_message(session, message_id)
+        selection = AreaSelection.of_alert(outgoing.alert, self.districts)
+        test_only = reaches_only_test_targets(outgoing.status)
+        planned: dict[str, int] = {}
+        handed_on_ms: dict[str, float] = {}
+        for name in self.channels():
+            targets = self.index.targets(name)
+            if targets is None:
+                continue
+            reached = targets.reached(selection, test_only=test_only, districts=self.districts)
+            if reached:
+                planned[name] = self._plan_and_send(message_id, name, reached)
+                handed_on_ms[name] = round((time.perf_counter() - started) * 1000, 2)
+        with self.sessions() as session:
+            audit.record(session, Actor.system("eew-lane"), "eew_fanout",
+                         message_id=message_id,
+                         detail={"identifier": outgoing.identifier, "planned": planned,
+                                 "handed_on_ms": handed_on_ms})
+            session.commit()
+        log.info("early warning planned", extra={"alert_identifier": outgoing.identifier,
+                                                 "planned": planned,
+                                                 "handed_on_ms": handed_on_ms})
+        return planned
+
+    def _plan_and_send(self, message_id: int, channel: str, reached: Sequence[Reached]) -> int:
+        district_of = {each.target_id: each.district_code for each in reached}
+        with self.sessions() as session:
+            _insert_waiting(session, message_id, channel, list(district_of))
+            delivery_ids = sorted(session.scalars(
+                select(Delivery.id).where(Delivery.message_id == message_id,
+                                          Delivery.channel == channel,
+                                          Delivery.status.in_(_WAITING))))
+            session.commit()
+        for start in range(0, len(delivery_ids), self.batch_size):
+            self._hand_on(channel, district_of, delivery_ids[start:start + self.batch_size])
+        return len(delivery_ids)
+
+    def _hand_on(self, channel: str, district_of: Mapping[int, str | None],
+                 delivery_ids: list[int]) -> None:
+        if channel in QUEUED_IN_LANE:
+            self.enqueue_lane_batch(channel, delivery_ids)
+            return
+        sender = self._senders.get(channel)
+        if sender is None:
+            sender = self._senders[channel] = ThreadPoolExecutor(
+                1, thread_name_prefix=f"eew-{channel}")
+        sender.submit(self._send, channel, district_of, delivery_ids)
+
+    def _send(self, channel: str, district_of: Mapping[int, str | None],
+              delivery_ids: list[int]) -> None:
+        started = time.perf_counter()
+        try:
+            outcome = delivery.send_batch(
+                self.sessions, district_view(self.channel(channel), district_of), delivery_ids)
+            log.info("early-warning batch sent", extra={
+                "channel": channel, "counts": outcome.counts,
+                "ms": round((time.perf_counter() - started) * 1000, 1)})
+        except TransientChannelError as error:
+            log.warning("early-warning batch handed to the channel's queue for a retry",
+                        extra={"channel": channel, "error": str(error)})
+            self.enqueue_batch(channel, delivery_ids)
+        except Exception:  # the rows stay waiting for the ordinary fan-out; the lane goes on
+            log.exception("early-warning batch not sent", extra={"channel": channel})
+
+    def close(self) -> None:
+        for sender in self._senders.values():
+            sender.shutdown(wait=True)
+
+
+def _insert_waiting(session: Session, message_id: int, channel: str,
+                    target_ids: list[int]) -> None:
+    # The fan-out's own insert (rows it planned already are left as they are), from a
+    # query of the ids: its statement is compiled once, where a list of rows is
+    # compiled anew for every message, at a cost that grows with the rows.
+    for start in range(0, len(target_ids), _INSERT_PAGE):
+        page = target_ids[start:start + _INSERT_PAGE]
+        _insert_deliveries(session, message_id, channel,
+                           select(Target.id).where(Target.id.in_(page)), len(page))
+
+
+_INSERT_PAGE = 10_000
+
+
+class EewLane(ConsumerMixin):
+    """The consumer thread of the ``eew`` queue in a worker; ``start`` and ``stop`` it."""
+
+    def __init__(self, celery: Celery, dispatcher: LaneDispatcher, *,
+                 embedded: bool) -> None:
+        options: Mapping[str, Any] = ({"polling_interval": _EMBEDDED_POLLING_SECONDS}
+                                      if embedded else {})
+        self.connection = celery.connection_for_read(transport_options={
+            **celery.conf.broker_transport_options, **options})
+        self.dispatcher = dispatcher
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+
+    def get_consumers(self, consumer: type[Consumer], channel: Any) -> list[Consumer]:
+        return [consumer(queues=[eew_queue()], callbacks=[self.on_message],
+                         accept=["json"], prefetch_count=1)]
+
+    def on_message(self, body: Any, message: Message) -> None:
+        message_id = body.get("message_id") if isinstance(body, dict) else None
+        if isinstance(message_id, int):
+            try:
+                self.dispatcher.dispatch(message_id)
+            except Exception:  # the outbox relay's ordinary fan-out still reaches everyone
+                log.exception("early warning not dispatched by the lane",
+                              extra={"message_id": message_id})
+        else:
+            log.warning("early-warning lane: a message without a message id was dropped")
+        message.ack()
+
+    def _refresh(self) -> None:
+        try:
+            seconds = self.dispatcher.index.refresh()
+        except Exception:  # the previous snapshot stays in use
+            log.exception("early-warning target index not refreshed")
+            return
+        log.info("early-warning target index refreshed", extra={"seconds": round(seconds, 3)})
+
+    def _keep_fresh(self) -> None:
+        try:
+            self.dispatcher.warm_up()
+        except Exception:  # a cold channel is slower, not wrong: it connects on first use
+            log.exception("early-warning lane not warmed up")
+        while not self._stopping.wait(REFRESH_SECONDS):
+            self._refresh()
+
+    def start(self) -> None:
+        """Read the index once, then consume and refresh in threads of their own."""
+        # The lane's threads hand work to network threads (the MQTT client's, the
+        # device pushes' event loop) and wait for them: at the default 5 ms a
+        # thread may hold the GIL, each of those hand-overs could cost that much.
+        sys.setswitchinterval(LANE_SWITCH_INTERVAL_SECONDS)
+        self._refresh()
+        self._threads = [threading.Thread(target=self.run, name="eew-lane", daemon=True),
+                         threading.Thread(target=self._keep_fresh, name="eew-index",
+                                          daemon=True)]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self.should_stop = True
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self.dispatcher.close()
+        self.connection.release()
