@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from publisher.cli_errors import EXIT_INVALID, EXIT_OK
+from publisher.cli_errors import EXIT_INVALID, EXIT_OK, refused
 from publisher.cli_settings import add_data_dir_option, prepared_settings
 from publisher.cli_table import print_table
 from publisher.cli_users import run_in_session
@@ -31,12 +31,6 @@ from publisher.services.agencies_file import AgencyFileError, read_agencies_file
 from publisher.services.errors import ServiceError
 
 __all__ = ["add_agency_commands", "refused"]
-
-
-def refused(error: ServiceError) -> int:
-    where = f"{error.field}: " if error.field else ""
-    print(f"publisher: {where}{error.reason}", file=sys.stderr)
-    return EXIT_INVALID
 
 
 def _register(settings: Any, entries: list[dict[str, Any]]) -> int:

@@ -16,8 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from publisher.cli_errors import EXIT_INVALID, EXIT_OK
+from publisher.cli_errors import EXIT_OK, refused
 from publisher.cli_settings import add_data_dir_option, prepared_settings
+from publisher.cli_table import print_table
 from publisher.cli_users import run_in_session
 from publisher.services.actors import Actor
 from publisher.services.apps import (
@@ -35,12 +36,6 @@ __all__ = ["add_app_commands"]
 _ACTOR = Actor.system("publisher app")
 
 
-def _refused(error: ServiceError) -> int:
-    where = f"{error.field}: " if error.field else ""
-    print(f"publisher: {where}{error.reason}", file=sys.stderr)
-    return EXIT_INVALID
-
-
 def _add(arguments: argparse.Namespace) -> int:
     fields = {"name": arguments.name, "mode": arguments.mode,
               "webhook_url": arguments.webhook_url, "districts": arguments.district,
@@ -51,7 +46,7 @@ def _add(arguments: argparse.Namespace) -> int:
         spec = app_spec(fields)
         credential, secret = run_in_session(settings, lambda session: _registered(session, spec))
     except ServiceError as error:
-        return _refused(error)
+        return refused(error)
     print(f"app {spec.name} added ({spec.mode.value}); its credential (shown once) is on"
           " standard output" + (", its webhook secret on the next line" if secret else ""),
           file=sys.stderr)
@@ -74,9 +69,7 @@ def _list(arguments: argparse.Namespace) -> int:
     rows += [(app["name"], app["mode"], ",".join(app["districts"]) or "all",
               ",".join(app["languages"]) or "all", ",".join(app["severities"]) or "all",
               ",".join(app["statuses"]), app["webhook_url"] or "-") for app in apps]
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    print("\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-                    .rstrip() for row in rows))
+    print_table(rows)
     return EXIT_OK
 
 
@@ -86,7 +79,7 @@ def _remove(arguments: argparse.Namespace) -> int:
         run_in_session(settings, lambda session: remove_app_audited(session, _ACTOR,
                                                                     arguments.name))
     except ServiceError as error:
-        return _refused(error)
+        return refused(error)
     print(f"app {arguments.name} removed; its deliveries are kept")
     return EXIT_OK
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from publisher.cap.districts import load_districts
 from publisher.channels.mqtt_protocol import SECTORS
-from publisher.cli_errors import EXIT_INVALID, EXIT_OK
+from publisher.cli_errors import EXIT_INVALID, EXIT_OK, refused
 from publisher.cli_settings import add_data_dir_option, prepared_settings
 from publisher.cli_subscribers import read_text_file
 from publisher.cli_users import run_in_session
@@ -52,13 +52,6 @@ _OPTIONS = {
 _CAPABILITY_OPTIONS = ("rows", "columns", "colours", "scrolls", "languages", "formats", "volume")
 
 
-def _refused(error: ServiceError) -> int:
-    field = _OPTIONS.get(error.field or "", error.field)
-    where = f"{field}: " if field else ""
-    print(f"publisher: {where}{error.reason}", file=sys.stderr)
-    return EXIT_INVALID
-
-
 def _districts(settings: Settings) -> DistrictNames:
     return DistrictNames(load_districts(settings.paths.districts_file))
 
@@ -84,7 +77,7 @@ def _add(arguments: argparse.Namespace) -> int:
         spec = device_spec(_fields(arguments), _districts(settings))
         added = run_in_session(settings, lambda session: add_device(session, spec))
     except ServiceError as error:
-        return _refused(error)
+        return refused(error, _OPTIONS)
     print(f"{spec.kind.value} device {spec.device_id} added in {spec.district_code} at"
           f" {spec.endpoint}; its token (shown once) is on standard output", file=sys.stderr)
     print(added.token)
@@ -120,7 +113,7 @@ def _list(arguments: argparse.Namespace) -> int:
         lines = run_in_session(settings, lambda session: _table(list_devices(
             session, kind=arguments.kind, offline_only=arguments.offline).items))
     except ServiceError as error:
-        return _refused(error)
+        return refused(error, _OPTIONS)
     print("\n".join(lines))
     return EXIT_OK
 
@@ -130,7 +123,7 @@ def _remove(arguments: argparse.Namespace) -> int:
     try:
         run_in_session(settings, lambda session: remove_device(session, arguments.device_id))
     except ServiceError as error:
-        return _refused(error)
+        return refused(error, _OPTIONS)
     print(f"device {arguments.device_id} removed; its deliveries are kept")
     return EXIT_OK
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from publisher.cap.districts import load_districts
-from publisher.cli_errors import EXIT_INVALID, EXIT_OK
+from publisher.cli_errors import EXIT_OK, refused
 from publisher.cli_settings import add_data_dir_option, prepared_settings
 from publisher.cli_subscribers import read_text_file
 from publisher.cli_users import run_in_session
@@ -29,13 +29,6 @@ __all__ = ["add_node_commands"]
 # The option that gives each field, for errors that name a field.
 _OPTIONS = {"code": "--code", "url": "--url", "certificate_pem": "--certificate",
             "heartbeat_interval": "--heartbeat-interval", "name": "--name"}
-
-
-def _refused(error: ServiceError) -> int:
-    option = _OPTIONS.get(error.field or "", error.field)
-    print(f"publisher: {option}: {error.reason}" if option else f"publisher: {error.reason}",
-          file=sys.stderr)
-    return EXIT_INVALID
 
 
 def _fields(arguments: argparse.Namespace) -> dict[str, Any]:
@@ -61,7 +54,7 @@ def _add(arguments: argparse.Namespace) -> int:
     try:
         code, url, credential = run_in_session(settings, adding)
     except ServiceError as error:
-        return _refused(error)
+        return refused(error, _OPTIONS)
     print(f"node {code} added at {url}; its credential (shown once) is on standard output",
           file=sys.stderr)
     print(credential)
@@ -89,7 +82,7 @@ def _remove(arguments: argparse.Namespace) -> int:
     try:
         run_in_session(settings, lambda session: remove_node(session, arguments.code))
     except ServiceError as error:
-        return _refused(error)
+        return refused(error, _OPTIONS)
     print(f"node {arguments.code} removed; the deliveries made to it are kept")
     return EXIT_OK
 

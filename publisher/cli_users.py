@@ -10,7 +10,7 @@ from typing import Any, TextIO, TypeVar
 
 from sqlalchemy.orm import Session
 
-from publisher.cli_errors import EXIT_INVALID, EXIT_OK, UsageError
+from publisher.cli_errors import EXIT_OK, UsageError, refused
 from publisher.cli_settings import add_data_dir_option, prepared_settings
 from publisher.config import Settings
 from publisher.services.errors import ServiceError
@@ -46,12 +46,6 @@ def run_in_session(settings: Settings, work: Callable[[Session], T]) -> T:
         engine.dispose()
 
 
-def _refused(error: ServiceError) -> int:
-    where = f"{error.field}: " if error.field else ""
-    print(f"publisher: {where}{error.reason}", file=sys.stderr)
-    return EXIT_INVALID
-
-
 def _user_add(arguments: argparse.Namespace) -> int:
     settings = prepared_settings(arguments)
     password = read_password(sys.stdin)
@@ -59,7 +53,7 @@ def _user_add(arguments: argparse.Namespace) -> int:
         run_in_session(settings, lambda session: create_user(
             session, arguments.name, password, arguments.roles, arguments.display_name))
     except ServiceError as error:
-        return _refused(error)
+        return refused(error)
     print(f"user {arguments.name} added with roles {', '.join(sorted(arguments.roles))}")
     return EXIT_OK
 
@@ -70,7 +64,7 @@ def _token_create(arguments: argparse.Namespace) -> int:
         token = run_in_session(settings, lambda session: create_token(
             session, arguments.name, arguments.label))
     except ServiceError as error:
-        return _refused(error)
+        return refused(error)
     # Only the token on standard output, so that TOKEN=$(publisher token create ...) works.
     print(token)
     return EXIT_OK
