@@ -288,6 +288,13 @@ class Routes:
                 self._routes = routes
             return self._routes
 
+    def bind_states(self) -> list[tuple[str, int, BindState]]:
+        """Each open SMPP bind's route name, index and state now; none before ``start``."""
+        with self._lock:
+            routes = list(self._routes)
+        return [(route.name, index, bind.state) for route in routes if isinstance(route, Route)
+                for index, bind in enumerate(route.binds)]
+
     def assign(self, targets: Sequence[TargetRef], timeout: float
                ) -> tuple[list[tuple[Choice, list[TargetRef]]], list[TargetRef]]:
         """The targets by the route to send them over now, and those no route carries.

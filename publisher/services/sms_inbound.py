@@ -17,6 +17,9 @@ from there while the worker runs:
 When the database refuses a drain, what was taken stays in hand and is tried
 again after a pause that grows while the failures last. Stopping the pump
 drains what is left once more.
+
+The pump also writes its binds' states for ``/health`` every few seconds
+(``sms_bind_states``), and deletes them when it stops.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from publisher.services.district_names import DistrictNames
 from publisher.services.errors import InvalidInput
 from publisher.services.msisdn import normalise_msisdn
 from publisher.services.receipts import rematch_receipts, store_receipts
+from publisher.services.sms_bind_states import REPORT_SECONDS, BindStateReporter
 from publisher.services.sms_failover_audit import record_failovers
 from publisher.services.subscriber_commands import handle_mo
 from publisher.services.waiting_ids import WaitingIds
@@ -175,8 +179,11 @@ class InboundPump:
                  reply_retry: float = REPLY_RETRY_SECONDS,
                  receipt_wait: float = RECEIPT_WAIT_SECONDS,
                  rematch_interval: float = REMATCH_SECONDS,
-                 receipts_per_transaction: int = RECEIPTS_PER_TRANSACTION) -> None:
+                 receipts_per_transaction: int = RECEIPTS_PER_TRANSACTION,
+                 bind_report_interval: float = REPORT_SECONDS) -> None:
         self.channel = channel
+        self._bind_states = BindStateReporter(channel.routes, session_factory,
+                                              interval=bind_report_interval)
         self._sessions = session_factory
         self._districts = districts
         self._interval = interval
@@ -211,6 +218,11 @@ class InboundPump:
         self.channel.close()
         self.drain(final=True, binds_open=False)
         self._give_up(self._unmatched.expired(math.inf), "the worker is stopping")
+        try:
+            self._bind_states.forget()
+        except SQLAlchemyError as error:
+            log.warning("sms bind states not removed; they age out of /health", extra={
+                "reason": str(error).splitlines()[0]})
         log.info("sms inbound pump stopped")
 
     def _run(self) -> None:
@@ -220,6 +232,11 @@ class InboundPump:
             except Exception:  # the pump must outlive any one bad round; it is logged
                 self._pause = min(max(self._pause * 2, 1.0), MAX_PAUSE_SECONDS)
                 log.exception("sms inbound round failed", extra={"retry_in": self._pause})
+            try:
+                self._bind_states.report_when_due(time.monotonic())
+            except SQLAlchemyError as error:
+                log.warning("sms bind states not reported", extra={
+                    "reason": str(error).splitlines()[0]})
 
     def drain(self, *, final: bool = False, binds_open: bool = True) -> None:
         """One round: record receipts, apply texts, send the confirmations that are due.

@@ -797,3 +797,21 @@ class AgencyNotification(Base):
     due_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow, index=True)
     acknowledged_at: Mapped[datetime | None] = mapped_column(Timestamp(), default=None)
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+
+class SmsBindState(Base):
+    """One SMPP bind of one SMS worker process, as that process last reported it.
+
+    Each worker writes its binds every few seconds and deletes them when it
+    stops cleanly; a row not written for a while belongs to a process gone
+    without a word, and readers ignore it by ``updated_at``.
+    """
+
+    __tablename__ = "sms_bind_states"
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    pid: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    route: Mapped[str] = mapped_column(String(32), primary_key=True)
+    bind_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    state: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow, index=True)

@@ -4,6 +4,12 @@ It also lists the devices (boards, speakers) that are offline, per kind:
 how many, and the first ``OFFLINE_LISTED`` of them by id. An offline device
 is the field's trouble, not the platform's, so it does not fail the probe.
 
+``sms_binds`` says, per SMPP route, how many of its binds are bound among
+the SMS workers' reports of the last 30 s (``sms_bind_states``), or that it
+is unknown (no fresh report). It informs and never fails the probe: a
+carrier that is down must not take the web application out of a load
+balancer.
+
 Each check runs in a worker thread under a deadline, so a hung dependency
 makes the report say so instead of making the probe hang.
 """
@@ -20,8 +26,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.celery_app import PublisherCelery
 from publisher.channels.registry import create_channel
+from publisher.channels.sms_routes import RouteSettings, read_routes
 from publisher.config import Settings
 from publisher.services.device_health import health_by_kind
+from publisher.services.sms_bind_states import binds_by_route
 from publisher.store.db import session_scope
 
 __all__ = ["CHECK_TIMEOUT_SECONDS", "HealthProbe"]
@@ -57,6 +65,22 @@ class HealthProbe:
                          "offline_ids": health.offline_ids}
             for kind, health in by_kind.items()}}
 
+    def _sms_binds(self) -> dict[str, Any]:
+        configured = [route.name for route in read_routes(self.celery.channel_options("sms"))
+                      if isinstance(route, RouteSettings)] if "sms" in self.settings.channels \
+            else []
+        with session_scope(self.sessions) as session:
+            by_route = binds_by_route(session, configured)
+        bound = sum(binds.bound for binds in by_route.values() if binds)
+        total = sum(binds.total for binds in by_route.values() if binds)
+        unknown = [route for route, binds in by_route.items() if binds is None]
+        detail = f"{bound} of {total} SMPP binds bound" + (
+            f"; no recent report from {', '.join(unknown)}" if unknown else "")
+        return {"detail": detail,
+                "routes": {route: {"bound": binds.bound if binds else None,
+                                   "total": binds.total if binds else None}
+                           for route, binds in by_route.items()}}
+
     def _channel(self, name: str) -> Callable[[], str]:
         def check() -> str:
             channel = create_channel(name, self.celery.channel_options(name))
@@ -69,13 +93,15 @@ class HealthProbe:
         checks: dict[str, Callable[[], str | dict[str, Any]]] = {
             "database": self._database, "broker": self._broker, "devices": self._devices}
         channels = {name: self._channel(name) for name in self.settings.channels}
-        results = await asyncio.gather(*(_run(check) for check in [*checks.values(),
-                                                                   *channels.values()]))
+        *results, sms_binds = await asyncio.gather(
+            *(_run(check) for check in [*checks.values(), *channels.values()]),
+            _run(self._sms_binds))
         parts = dict(zip([*checks, *channels], results, strict=True))
         report: dict[str, Any] = {name: parts[name] for name in checks}
         report["channels"] = {name: parts[name] for name in channels}
         healthy = all(part["ok"] for part in parts.values())
-        return healthy, {"status": "ok" if healthy else "failing", **report}
+        return healthy, {"status": "ok" if healthy else "failing", **report,
+                         "sms_binds": sms_binds}
 
 
 async def _run(check: Callable[[], str | dict[str, Any]]) -> dict[str, Any]:
