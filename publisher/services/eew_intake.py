@@ -2,12 +2,13 @@
 
 The signature is the credential: the message must be signed by a certificate
 of a registered sender (``eew_policy``), and its ``<sender>`` must be that
-sender's. Then the policy: the status, the message type (an automatic sender
-issues Alerts; Update and Cancel are for people), every info's event code,
-every area (each GB/T 2260 geocode inside the allowed districts, each
-polygon and circle inside the allowed polygon or districts) and the quake's
-parameters (``publisher.cap.eew``). The first thing outside the policy is
-the refusal, naming its field.
+sender's. Then what is the lane's own: the message type (an automatic sender
+issues Alerts; Update and Cancel are for people), the scope, and a GB/T 2260
+geocode on every area; then the sender's permission matrix
+(``sender_permissions``: the status, every info's event code, every area
+inside the allowed districts or polygon), and the quake's parameters
+(``publisher.cap.eew``). The first thing outside the policy is the refusal,
+naming its field.
 """
 
 from __future__ import annotations
@@ -15,17 +16,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from shapely.geometry.base import BaseGeometry
-
-from publisher.cap.areas import area_geometry
 from publisher.cap.districts import DistrictTable, is_gb_t_2260
 from publisher.cap.eew import EewError, Quake, quake_of
-from publisher.cap.model import Alert, Area, Info, MsgType, Scope
+from publisher.cap.model import Alert, MsgType, Scope
 from publisher.cap.problems import CapError
 from publisher.cap.reader import read_alert
 from publisher.cap.signature_verify import SignatureOutcome, verify_alert_xml
-from publisher.services.eew_policy import EewPolicy, EewRegister, EewSender
+from publisher.services.eew_policy import EewRegister, EewSender
 from publisher.services.errors import Forbidden, InvalidInput, ServiceError, Unauthenticated
+from publisher.services.sender_permissions import SenderPermissions, permission_refusal
 
 __all__ = ["AcceptedEew", "EewRefusal", "judge_eew"]
 
@@ -70,65 +69,17 @@ def _verified_sender(xml: bytes, register: EewRegister, claimed: str) -> EewSend
     return sender
 
 
-def _area_refusal(area: Area, where: str, policy: EewPolicy,
-                  districts: DistrictTable | None) -> ServiceError | None:
-    codes = [geocode.value.strip() for geocode in area.geocodes
-             if is_gb_t_2260(geocode.value_name)]
-    if not codes:
-        return Forbidden("names no GB/T 2260 district: an automatic sender's areas are"
-                         " districts", field=where)
-    outside = [code for code in codes if not policy.covers_code(code)]
-    if outside:
-        allowed = ", ".join(sorted(policy.districts))
-        return Forbidden(f"district {outside[0]} is outside the sender's districts ({allowed})",
-                         field=where)
-    drawn = area_geometry(area)
-    if drawn.is_empty:
-        return None
-    allowed_shape = _allowed_shape(policy, districts)
-    if allowed_shape is None or not allowed_shape.covers(drawn):
-        return Forbidden("its polygon or circle reaches outside the sender's area", field=where)
+def _undistricted_area(alert: Alert) -> str | None:
+    """The first area naming no GB/T 2260 district, which the shared matrix lets pass."""
+    for info_index, info in enumerate(alert.infos):
+        for area_index, area in enumerate(info.areas):
+            if not any(is_gb_t_2260(geocode.value_name) for geocode in area.geocodes):
+                return f"info[{info_index}].area[{area_index}]"
     return None
 
 
-def _allowed_shape(policy: EewPolicy, districts: DistrictTable | None) -> BaseGeometry | None:
-    if policy.polygon is not None:
-        return policy.polygon
-    if districts is None:
-        return None
-    shapes = [district.geometry for district in districts
-              if any(district.code == allowed for allowed in policy.districts)]
-    if not shapes:
-        return None
-    union: BaseGeometry = shapes[0]
-    for shape in shapes[1:]:
-        union = union.union(shape)
-    return union
-
-
-def _info_refusal(info: Info, where: str, policy: EewPolicy,
-                  districts: DistrictTable | None) -> ServiceError | None:
-    codes = {(code.value_name, code.value) for code in info.event_codes}
-    if not codes & policy.event_codes:
-        allowed = ", ".join(f"{name}={value}" for name, value in sorted(policy.event_codes))
-        given = ", ".join(f"{name}={value}" for name, value in sorted(codes)) or "none"
-        return Forbidden(f"event code {given} is not one the sender may publish ({allowed})",
-                         field=f"{where}.eventCode")
-    if not info.areas:
-        return Forbidden("names no area", field=f"{where}.area")
-    for index, area in enumerate(info.areas):
-        refusal = _area_refusal(area, f"{where}.area[{index}]", policy, districts)
-        if refusal is not None:
-            return refusal
-    return None
-
-
-def _policy_refusal(alert: Alert, policy: EewPolicy,
+def _policy_refusal(alert: Alert, permissions: SenderPermissions,
                     districts: DistrictTable | None) -> ServiceError | None:
-    if alert.status not in policy.statuses:
-        allowed = ", ".join(sorted(policy.statuses))
-        return Forbidden(f"{alert.status} is not a status the sender may publish ({allowed})",
-                         field="status")
     if alert.msg_type is not MsgType.ALERT:
         return Forbidden(f"an automatic sender issues Alerts; a {alert.msg_type} is issued by"
                          " a person on the published alert", field="msgType")
@@ -136,10 +87,13 @@ def _policy_refusal(alert: Alert, policy: EewPolicy,
         return Forbidden(f"the center publishes Public alerts, not {alert.scope}", field="scope")
     if not alert.infos:
         return InvalidInput("an early warning needs an info block", field="info")
-    for index, info in enumerate(alert.infos):
-        refusal = _info_refusal(info, f"info[{index}]", policy, districts)
-        if refusal is not None:
-            return refusal
+    undistricted = _undistricted_area(alert)
+    if undistricted is not None:
+        return Forbidden("names no GB/T 2260 district: an automatic sender's areas are"
+                         " districts", field=undistricted)
+    refusal = permission_refusal(alert, permissions, districts)
+    if refusal is not None:
+        return Forbidden(refusal.reason, field=refusal.field)
     return None
 
 
@@ -173,7 +127,7 @@ def judge_eew(xml: bytes, register: EewRegister,
     if alert.sender != sender.sender:
         raise EewRefusal(Forbidden(f"{alert.sender!r} is not the sender its certificate is"
                                    f" registered to ({sender.sender})", field="sender"), sender)
-    refusal = _policy_refusal(alert, sender.policy, districts)
+    refusal = _policy_refusal(alert, sender.policy.permissions, districts)
     if refusal is not None:
         raise EewRefusal(refusal, sender)
     try:

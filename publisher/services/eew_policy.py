@@ -2,8 +2,9 @@
 
 ``config/eew.toml`` lists each machine sender (the seismic network's
 earthquake early-warning system) by its CAP ``sender``, the certificates it
-signs with, and its policy: the event codes, the areas (GB/T 2260 district
-codes, and optionally a polygon), the statuses and a rate limit
+signs with, and its policy: the permission matrix every sender outside the
+center has (``sender_permissions``: the event codes, the areas as GB/T 2260
+district codes and optionally a polygon, the statuses) and a rate limit
 (docs/eew.md). A certificate file may be named relative to the file, or under
 the installation's data directory as ``{data_dir}/...``; one that is not
 there yet leaves its sender registered but unable to publish, and is looked
@@ -23,11 +24,9 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from shapely.geometry import Polygon as ShapelyPolygon
-from shapely.geometry.base import BaseGeometry
 
 from publisher.cap.certificates import load_pem_certificates
-from publisher.cap.model import Status
+from publisher.services.sender_permissions import SenderPermissions, permissions_from
 
 __all__ = [
     "EEW_CONFIG_FILE",
@@ -43,6 +42,8 @@ log = logging.getLogger(__name__)
 
 EEW_CONFIG_FILE = "eew.toml"
 _DATA_DIR = "{data_dir}"
+_REQUIRED_PERMISSIONS = ("event_codes", "districts", "statuses")
+_PERMISSIONS = (*_REQUIRED_PERMISSIONS, "polygon")
 
 
 class EewPolicyError(ValueError):
@@ -57,24 +58,8 @@ class RateLimit:
 
 @dataclass(frozen=True, slots=True)
 class EewPolicy:
-    event_codes: frozenset[tuple[str, str]]
-    """(valueName, value) pairs, at least one of which every info must carry."""
-    districts: frozenset[str]
-    """GB/T 2260 codes; a code covers the codes nested in it (110000: every district)."""
-    polygon: BaseGeometry | None
-    statuses: frozenset[Status]
+    permissions: SenderPermissions
     rate_limit: RateLimit
-
-    def covers_code(self, code: str) -> bool:
-        return any(_nested(code, allowed) for allowed in self.districts)
-
-
-def _nested(code: str, allowed: str) -> bool:
-    if allowed.endswith("0000"):
-        return code.startswith(allowed[:2])
-    if allowed.endswith("00"):
-        return code.startswith(allowed[:4])
-    return code == allowed
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,47 +108,15 @@ class _Reader:
         return value
 
 
-def _event_codes(reader: _Reader) -> frozenset[tuple[str, str]]:
-    pairs = set()
-    for text in reader.texts("event_codes"):
-        name, equals, value = text.partition("=")
-        if not equals or not name.strip() or not value.strip():
-            raise reader.error("event_codes", f'{text!r} is not "valueName=value"')
-        pairs.add((name.strip(), value.strip()))
-    return frozenset(pairs)
-
-
-def _statuses(reader: _Reader) -> frozenset[Status]:
-    statuses = set()
-    for text in reader.texts("statuses"):
-        try:
-            statuses.add(Status(text))
-        except ValueError:
-            known = ", ".join(status.value for status in Status)
-            raise reader.error("statuses", f"{text!r} is no CAP status ({known})") from None
-    return frozenset(statuses)
-
-
-def _districts(reader: _Reader) -> frozenset[str]:
-    codes = reader.texts("districts")
-    for code in codes:
-        if len(code) != 6 or not code.isdigit():
-            raise reader.error("districts", f"{code!r} is not a 6-digit GB/T 2260 code")
-    return frozenset(codes)
-
-
-def _polygon(reader: _Reader) -> BaseGeometry | None:
-    value = reader.entry.get("polygon")
-    if value is None:
-        return None
-    if not isinstance(value, list) or len(value) < 4 or not all(
-            isinstance(point, list) and len(point) == 2
-            and all(isinstance(number, int | float) for number in point) for point in value):
-        raise reader.error("polygon", "a closed ring of at least 4 [lat, lon] pairs")
-    shape = ShapelyPolygon([(lon, lat) for lat, lon in value])
-    if not shape.is_valid or shape.is_empty:
-        raise reader.error("polygon", "the ring crosses itself or encloses nothing")
-    return shape
+def _permissions(reader: _Reader) -> SenderPermissions:
+    # A policy left empty would let a machine publish nothing, which is a mistake in the file.
+    for field in _REQUIRED_PERMISSIONS:
+        reader.texts(field)
+    try:
+        return permissions_from({field: reader.entry.get(field) for field in _PERMISSIONS},
+                                f"{reader.where}.")
+    except ValueError as error:
+        raise EewPolicyError(str(error)) from None
 
 
 def _rate_limit(reader: _Reader) -> RateLimit:
@@ -213,9 +166,7 @@ def load_eew_senders(path: Path, data_dir: Path) -> tuple[EewSender, ...]:
         senders.append(EewSender(
             sender=reader.text("sender"), name=reader.text("name"), certificate_files=files,
             certificates=_certificates(files, reader.where),
-            policy=EewPolicy(event_codes=_event_codes(reader), districts=_districts(reader),
-                             polygon=_polygon(reader), statuses=_statuses(reader),
-                             rate_limit=_rate_limit(reader))))
+            policy=EewPolicy(_permissions(reader), _rate_limit(reader))))
     return tuple(senders)
 
 
