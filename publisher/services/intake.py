@@ -139,7 +139,7 @@ def _accept(session: Session, xml: bytes, origin: CapAlert, agency: Agency, *,
     session.flush()
     record = IntakeRecord(agency_id=agency.id, sender=origin.sender,
                           identifier=origin.identifier, sent=origin.sent, original_xml=xml,
-                          alert_id=alert.id, received_at=now)
+                          alert=alert, received_at=now)
     session.add(record)
     session.flush()
     actor = agency_actor(agency)

@@ -218,6 +218,13 @@ class Alert(Base):
     messages: Mapped[list[Message]] = relationship(
         back_populates="alert", order_by="Message.id", lazy="selectin"
     )
+    # Loaded with the alert, so a page of alerts names its agencies in one query.
+    intake: Mapped[IntakeRecord | None] = relationship(back_populates="alert", lazy="selectin")
+
+    @property
+    def agency(self) -> Agency | None:
+        """The agency that submitted the alert through the intake; None for the center's own."""
+        return self.intake.agency if self.intake is not None else None
 
     @property
     def latest_message(self) -> Message | None:
@@ -765,7 +772,8 @@ class IntakeRecord(Base):
     notified_state: Mapped[str | None] = mapped_column(String(32), default=None)
     received_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow, index=True)
 
-    alert: Mapped[Alert | None] = relationship()
+    alert: Mapped[Alert | None] = relationship(back_populates="intake")
+    agency: Mapped[Agency | None] = relationship(lazy="joined")
 
 
 class IntakeRefusal(Base):

@@ -12,7 +12,7 @@ from aiohttp import web
 from publisher.cap.districts import GB_T_2260
 from publisher.services.district_names import DistrictNames
 from publisher.services.subscribers import followed_codes
-from publisher.store.models import Alert, Message, Subscriber
+from publisher.store.models import Agency, Alert, Message, Subscriber
 
 __all__ = ["alert_json", "alert_summary_json", "cap_path", "json_response", "message_json",
            "subscriber_json"]
@@ -48,6 +48,10 @@ def message_json(message: Message) -> dict[str, Any]:
     }
 
 
+def _agency_json(agency: Agency | None) -> dict[str, str] | None:
+    return {"code": agency.code, "name": agency.name} if agency is not None else None
+
+
 def alert_summary_json(alert: Alert) -> dict[str, Any]:
     latest = alert.latest_message
     return {
@@ -59,6 +63,7 @@ def alert_summary_json(alert: Alert) -> dict[str, Any]:
         "severity": alert.severity,
         "author_id": alert.author_id,
         "approver_id": alert.approver_id,
+        "agency": _agency_json(alert.agency),
         "expires_at": _time(alert.expires_at),
         "created_at": _time(alert.created_at),
         "updated_at": _time(alert.updated_at),

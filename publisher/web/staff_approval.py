@@ -53,6 +53,7 @@ async def approval_queue(request: web.Request) -> web.Response:
         listed = lifecycle.list_alerts(session, str(AlertState.SUBMITTED), 1, PER_PAGE)
         return [{"id": alert.id, "status": alert.status, "event": alert.event,
                  "headline": alert.headline, "level": level_of(alert.draft),
+                 "agency": alert.agency.name if alert.agency is not None else None,
                  "updated": alert.updated_at, "own": alert.author_id == reader}
                 for alert in listed.items]
 

@@ -142,6 +142,10 @@ async def test_accepted_it_waits_for_approval_marked_with_its_agency(
     assert reply.body["alert"]["state"] == "submitted"
     queue = await admin_api.call("GET", "/api/alerts?state=submitted", user="viewer")
     queued = {alert["id"]: alert for alert in queue.body["alerts"]}
+    named = {"code": "weather", "name": WEATHER["name"]}
+    assert queued[alert_id]["agency"] == named
+    single = await admin_api.call("GET", f"/api/alerts/{alert_id}", user="viewer")
+    assert single.body["agency"] == named
     with session_scope(admin_api.sessions) as session:
         author = session.get(User, queued[alert_id]["author_id"])
         assert author is not None and author.username == "agency:weather"
@@ -285,3 +289,6 @@ async def test_a_removed_agency_leaves_its_submissions_and_its_credential_opens_
         assert record is not None and record.agency_id is None
         assert record.original_xml == original
         assert session.get(Alert, reply.body["alert"]["id"]) is not None
+    alert = await admin_api.call("GET", f"/api/alerts/{reply.body['alert']['id']}",
+                                 user="viewer")
+    assert alert.status == 200 and alert.body["agency"] is None, alert.body

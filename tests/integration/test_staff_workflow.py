@@ -4,6 +4,7 @@ reason, Update with its changes, and a Cancel naming exactly the messages it can
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,8 @@ import pytest
 
 from publisher.cap.model import Status
 from publisher.services.alert_templates import load_alert_templates
-from publisher.store.models import utcnow
+from publisher.store.db import session_scope
+from publisher.store.models import Agency, Alert, AlertState, IntakeRecord, User, utcnow
 from publisher.web.staff_form import form_of_template
 from tests.integration.staff_support import StaffClient, staff
 
@@ -53,6 +55,35 @@ async def _submitted(staff: StaffClient, form: list[tuple[str, str]],
 async def _approve(staff: StaffClient, alert_id: int, typed: str = "") -> Any:
     return await staff.form_post(f"/staff/alerts/{alert_id}/approve",
                                  f"/staff/alerts/{alert_id}/approve", {"confirm_event": typed})
+
+
+def _agency_submitted(staff: StaffClient, name: str, draft: dict[str, Any]) -> int:
+    """An alert an agency submitted, with this content, as the intake leaves it queued."""
+    with session_scope(staff.sessions) as session:
+        account = User(username="agency:weather", password_hash="!", roles=[])
+        session.add(account)
+        session.flush()
+        agency = Agency(code="weather", name=name, sender="bjmb@weather.bj.gov.cn",
+                        credential_sha256="0" * 64, user_id=account.id)
+        alert = Alert(state=AlertState.SUBMITTED, author_id=account.id, draft=draft,
+                      status="Exercise", event="暴雨")
+        session.add_all([agency, alert])
+        session.flush()
+        session.add(IntakeRecord(agency_id=agency.id, sender=agency.sender, identifier="1",
+                                 sent=utcnow(), original_xml=b"<alert/>", alert_id=alert.id))
+        return alert.id
+
+
+async def test_the_queue_names_the_agency_an_alert_came_from(staff: StaffClient) -> None:
+    own = await _submitted(staff, _form())
+    submitted = _agency_submitted(staff, "北京市气象台", staff.alert(own).draft)
+    await staff.as_user("approver")
+    page = await staff.get("/staff/approvals")
+    rows = {int(alert_id): agency for alert_id, agency in re.findall(
+        r'<tr data-alert="(\d+)">.*?<td class="agency">([^<]*)</td>', page.text, re.S)}
+    assert rows == {submitted: "北京市气象台", own: "本中心"}
+    alert_page = await staff.get(f"/staff/alerts/{submitted}")
+    assert '<strong class="agency">北京市气象台</strong>' in alert_page.text
 
 
 async def test_compose_from_a_template_shows_the_draft_with_its_banner(
