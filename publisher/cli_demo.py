@@ -13,6 +13,8 @@ another), and walks one alert by SMS from draft to delivered
 WeChat, and its Cancel (``demo_public_walkthrough``), then one for Chaoyang
 to its boards and speakers, and its Cancel (``demo_device_walkthrough``),
 then an earthquake early warning from the automatic sender (``demo_eew``).
+With the ``app`` channel configured it registers the demo app and runs its
+client, ``publisher app listen`` (``demo_apps``).
 With the ``district`` channel configured it also runs three district nodes
 (``demo_nodes``) and walks one alert through them, then Huairou's failing
 link (``demo_nodes_walkthrough``).
@@ -44,6 +46,7 @@ from publisher.cli_sim_wechat import DEFAULT_PORT as DEFAULT_WECHAT_PORT
 from publisher.cli_users import run_in_session
 from publisher.config import ConfigError, Settings, load_paths
 from publisher.demo_agencies import prepare_demo_agencies, print_agencies
+from publisher.demo_apps import DemoAppClient, start_demo_app_client
 from publisher.demo_device_walkthrough import DeviceWalkthrough
 from publisher.demo_devices import ACK_DELAY, DEFAULT_PORTS, LED, SPEAKER, DemoDevices
 from publisher.demo_eew import EewWalkthrough
@@ -102,10 +105,6 @@ DEMO_USERS = (DemoUser("demo-author", "author", "AUTHOR_TOKEN"),
 # (district code, test targets, public targets): Exercise and Test alerts reach
 # only the test ones, so the walk-through shows the difference.
 DEMO_TARGETS = (("110105", 2, 1), ("110108", 2, 1))
-
-_NOT_BUILT_YET = (
-    "an app client of the push stream: start one with `publisher app listen` (docs/apps.md)",
-)
 
 
 def _credentials_path(settings: Settings) -> Path:
@@ -229,7 +228,8 @@ def _print_public(url: str, feed: bool, wechat: DemoWechat | None) -> None:
 def _print_welcome(settings: Settings, url: str, credentials: dict[str, dict[str, str]],
                    smsc: DemoSmsc | None, *, fleet: DemoDevices | None = None,
                    wechat: DemoWechat | None = None, nodes: DemoNodes | None = None,
-                   twilio: DemoTwilio | None = None) -> None:
+                   twilio: DemoTwilio | None = None,
+                   app_client: DemoAppClient | None = None) -> None:
     print("Public alert publishing platform: demo on embedded defaults\n")
     print(f"Web API:   {url}   (health: {url}/health)")
     print(f"Staff UI:  {url}{STAFF_LOGIN_PATH}   (log in as {DEMO_USERS[0].username} to compose,"
@@ -243,6 +243,8 @@ def _print_welcome(settings: Settings, url: str, credentials: dict[str, dict[str
         _print_devices(fleet)
     if nodes is not None:
         print_nodes(nodes)
+    if app_client is not None:
+        app_client.print_welcome()
     print_agencies(url, settings.paths.data_dir)
     print()
     print("Users (passwords and tokens are kept in "
@@ -255,9 +257,6 @@ def _print_welcome(settings: Settings, url: str, credentials: dict[str, dict[str
     print(f"  export URL={url}")
     for user in DEMO_USERS:
         print(f"  export {user.variable}={credentials[user.username]['token']}")
-    print("\nNot started by the demo:")
-    for item in _NOT_BUILT_YET:
-        print(f"  - {item}")
     print(flush=True)
 
 
@@ -385,6 +384,7 @@ def _demo(arguments: argparse.Namespace) -> int:
     wechat: DemoWechat | None = None
     nodes: DemoNodes | None = None
     twilio: DemoTwilio | None = None
+    app_client: DemoAppClient | None = None
     try:
         if second_route is not None:
             twilio = DemoTwilio(settings, second_route)
@@ -392,13 +392,16 @@ def _demo(arguments: argparse.Namespace) -> int:
             wechat = DemoWechat(wechat_options, url + CALLBACK_PATH)
         fleet = _demo_devices(settings, arguments, url)
         nodes = _demo_nodes(settings, arguments, url)
+        app_client = start_demo_app_client(settings, url)
         _print_welcome(settings, url, credentials, smsc, fleet=fleet, wechat=wechat,
-                       nodes=nodes, twilio=twilio)
+                       nodes=nodes, twilio=twilio, app_client=app_client)
         walkthrough = Walkthrough(_steps(settings, url, credentials, smsc, fleet=fleet,
                                          wechat=wechat, nodes=nodes))
         return run_web(settings, arguments.host, arguments.port, with_worker=True,
                        worker_environment=environment, contexts=[walkthrough])
     finally:
+        if app_client is not None:
+            app_client.stop()
         if nodes is not None:
             nodes.stop()
         if fleet is not None:

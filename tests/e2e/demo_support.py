@@ -75,18 +75,20 @@ class Demo:
 
 def demo_config(directory: Path, smsc_port: int, demo_port: int, *,
                 devices: Sequence[str] = (), wechat_port: int | None = None,
-                nodes: bool = False, twilio_port: int | None = None) -> Path:
+                nodes: bool = False, twilio_port: int | None = None,
+                apps: bool = False) -> Path:
     """The demo's configuration: SMS to its simulator, ``devices`` acked at its address,
     with a ``wechat_port`` the feed and WeChat through the simulator at that port, and with
     ``nodes`` the district channel, and with a ``twilio_port`` the Twilio simulator as the
     second SMS route, and a batch a subscriber, so that an alert's SMS go out batch by
-    batch."""
+    batch, and with ``apps`` the app channel."""
     path = directory / "demo.toml"
     public = [] if wechat_port is None else ["feed", "wechat"]
     district = ["district"] if nodes else []
+    app = ["app"] if apps else []
     smsc = (f'host = "127.0.0.1"\nport = {smsc_port}\n'
             'system_id = "publisher"\npassword = "secret"\nmessage_id_base = 16\n')
-    text = (f"channels = {json.dumps(['memory', 'sms', *public, *devices, *district])}\n"
+    text = (f"channels = {json.dumps(['memory', 'sms', *public, *devices, *district, *app])}\n"
             + ("" if twilio_port is None else "batch_size = 1\n")
             + '[channel_options.sms]\nsource_addr = "12379"\n')
     if twilio_port is None:
@@ -116,18 +118,20 @@ def demo_config(directory: Path, smsc_port: int, demo_port: int, *,
 @contextmanager
 def running_demo(directory: Path, *, devices: Sequence[str] = (),
                  options: Sequence[str] = (), public: bool = False,
-                 nodes: bool = False, failover: bool = False) -> Iterator[Demo]:
+                 nodes: bool = False, failover: bool = False,
+                 apps: bool = False) -> Iterator[Demo]:
     """``publisher demo`` on free ports until the block ends (then Ctrl-C, as a user stops it).
 
     ``public``: with the feed and WeChat (its simulator on a free port too); ``nodes``: with
     the district nodes and their control port; ``failover``: with the Twilio simulator as
-    the second SMS route (on a free port too).
+    the second SMS route (on a free port too); ``apps``: with the app channel and the demo
+    app's client.
     """
     port = free_port()
     wechat_port = free_port() if public else None
     twilio_port = free_port() if failover else None
     config = demo_config(directory, free_port(), port, devices=devices, wechat_port=wechat_port,
-                         nodes=nodes, twilio_port=twilio_port)
+                         nodes=nodes, twilio_port=twilio_port, apps=apps)
     if twilio_port is not None:
         options = [*options, "--twilio-port", str(twilio_port)]
     if wechat_port is not None:
