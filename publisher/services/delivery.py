@@ -83,6 +83,7 @@ __all__ = [
     "abandon_batch",
     "delivery_summary",
     "fan_out",
+    "insert_deliveries",
     "list_deliveries",
     "load_outgoing_message",
     "plan_fanout",
@@ -137,9 +138,9 @@ def _insert_ignoring_existing(session: Session) -> Any:
             else sqlite_insert)(cast(Table, Delivery.__table__))
 
 
-def _insert_deliveries(session: Session, message_id: int, channel: str,
-                       target_ids: Select[Any] | list[int],
-                       offered: int) -> list[int]:
+def insert_deliveries(session: Session, message_id: int, channel: str,
+                      target_ids: Select[Any] | list[int],
+                      offered: int) -> list[int]:
     """Insert the deliveries of ``target_ids`` not yet planned, QUEUED; their ids.
 
     ``offered`` is how many targets ``target_ids`` holds: when fewer rows were
@@ -196,7 +197,7 @@ def _plan_by_code(session: Session, message_id: int, channel: str, selection: Ar
             return
         targets = select(Target.id).where(reached, Target.id > last_id, Target.id <= upper)
         last_id = upper
-        yield _insert_deliveries(session, message_id, channel, targets, offered)
+        yield insert_deliveries(session, message_id, channel, targets, offered)
 
 
 def plan_fanout(session: Session, message_id: int, batch_size: int, *,
@@ -212,7 +213,7 @@ def plan_fanout(session: Session, message_id: int, batch_size: int, *,
     test_only = reaches_only_test_targets(outgoing.status)
     for channel in channels:
         by_location = (
-            _insert_deliveries(session, message_id, channel, target_ids, len(target_ids))
+            insert_deliveries(session, message_id, channel, target_ids, len(target_ids))
             for target_ids in select_located_target_ids(session, channel, selection,
                                                         test_only=test_only,
                                                         page_size=batch_size))

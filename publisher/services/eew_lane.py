@@ -46,7 +46,7 @@ from publisher.channels.mqtt import MqttChannel
 from publisher.channels.speaker import SpeakerChannel
 from publisher.services import audit, delivery
 from publisher.services.actors import Actor
-from publisher.services.delivery import _insert_deliveries
+from publisher.services.delivery import insert_deliveries
 from publisher.services.eew_district_channel import district_view
 from publisher.services.eew_index import REFRESH_SECONDS, Reached, TargetIndex
 from publisher.services.targets import AreaSelection, reaches_only_test_targets
@@ -209,8 +209,8 @@ def _insert_waiting(session: Session, message_id: int, channel: str,
     # compiled anew for every message, at a cost that grows with the rows.
     for start in range(0, len(target_ids), _INSERT_PAGE):
         page = target_ids[start:start + _INSERT_PAGE]
-        _insert_deliveries(session, message_id, channel,
-                           select(Target.id).where(Target.id.in_(page)), len(page))
+        insert_deliveries(session, message_id, channel,
+                          select(Target.id).where(Target.id.in_(page)), len(page))
 
 
 _INSERT_PAGE = 10_000
