@@ -7,7 +7,9 @@ list, with tokens, is written to ``--devices-out`` (default
 started again on the same list, the terminals keep their tokens. They verify
 every message against ``--certificate`` (default: the center's, in the data
 directory), ack on the broker, and log each arrival with its latency in
-``DATA_DIR/sim/terminal-received.jsonl``. Once connected it prints
+``DATA_DIR/sim/terminal-received.jsonl``. Each terminal sends a signed
+heartbeat every ``--heartbeat-interval`` seconds (``publisher.sim
+.terminal_heartbeats``; 0: none). Once connected it prints
 ``terminal simulator connected to HOST:PORT`` on stdout and runs until
 SIGINT or SIGTERM.
 """
@@ -15,6 +17,7 @@ SIGINT or SIGTERM.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import threading
@@ -30,6 +33,7 @@ from publisher.cli_errors import EXIT_OK, UsageError
 from publisher.cli_logging import configure_logging
 from publisher.cli_settings import add_data_dir_option
 from publisher.config import ConfigError, Settings, load_settings
+from publisher.services.devices import DEFAULT_HEARTBEAT_SECONDS as REGISTERED_HEARTBEAT_SECONDS
 from publisher.services.signer import CERTIFICATE_FILE
 from publisher.sim.device_fleet import read_tokens, write_device_list
 from publisher.sim.terminal import (
@@ -38,11 +42,14 @@ from publisher.sim.terminal import (
     TerminalSimulator,
     place_terminals,
 )
+from publisher.sim.terminal_heartbeats import HeartbeatSender
 
 __all__ = ["CONNECT_WAIT_SECONDS", "add_terminal_simulator"]
 
 SIM_STATE_DIR = "sim"
 CONNECT_WAIT_SECONDS = 30.0
+DEFAULT_HEARTBEAT_SECONDS = REGISTERED_HEARTBEAT_SECONDS / 2
+"""Half the registry's default interval: one lost heartbeat does not make a terminal offline."""
 
 
 def add_terminal_simulator(simulators: Any) -> None:
@@ -69,8 +76,24 @@ def add_terminal_simulator(simulators: Any) -> None:
     parser.add_argument("--devices-out", type=Path, metavar="FILE",
                         help="the device list (default DATA_DIR/sim/terminal-devices.json)")
     parser.add_argument("--seed", type=int, help="for the places")
+    parser.add_argument("--heartbeat-interval", type=float, default=DEFAULT_HEARTBEAT_SECONDS,
+                        metavar="S", help="seconds between each terminal's heartbeats on"
+                                          f" the broker; 0: none (default"
+                                          f" {DEFAULT_HEARTBEAT_SECONDS:g})")
     add_data_dir_option(parser)
     parser.set_defaults(handler=_serve)
+
+
+def _heartbeats(arguments: argparse.Namespace,
+                simulator: TerminalSimulator) -> contextlib.AbstractContextManager[object]:
+    """The heartbeats' sender, running for the block; nothing when the interval is 0."""
+    if arguments.heartbeat_interval < 0:
+        raise UsageError(f"--heartbeat-interval: {arguments.heartbeat_interval:g} is negative")
+    if arguments.heartbeat_interval == 0:
+        return contextlib.nullcontext()
+    sender = HeartbeatSender(list(simulator.terminals.values()), simulator.connections,
+                             arguments.heartbeat_interval)
+    return sender.running()
 
 
 def _settings(arguments: argparse.Namespace) -> Settings:
@@ -136,13 +159,15 @@ def _serve(arguments: argparse.Namespace) -> int:
     stopping = threading.Event()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signal_number, lambda *_: stopping.set())
+    heartbeats = _heartbeats(arguments, simulator)
     with simulator.running():
         write_device_list(devices_out, list(simulator.terminals.values()), "")
         broker = simulator.config.broker.address
         if not simulator.wait_connected(CONNECT_WAIT_SECONDS):
             raise UsageError(f"--broker: {broker} not reached within"
                              f" {CONNECT_WAIT_SECONDS:g} s")
-        print(f"terminal simulator connected to {broker}; {len(simulator.terminals)}"
-              f" terminals listed in {devices_out}", flush=True)
-        stopping.wait()
+        with heartbeats:
+            print(f"terminal simulator connected to {broker}; {len(simulator.terminals)}"
+                  f" terminals listed in {devices_out}", flush=True)
+            stopping.wait()
     return EXIT_OK

@@ -18,7 +18,8 @@ At start-up the devices of ``devices.toml`` in the config directory, if
 there is one, are registered or brought in line with it. When the ``mqtt``
 channel is configured, the terminals' ack listener
 (``services.terminal_ack_listener``) runs here too, beside the boards' acks,
-for as long as the app runs.
+for as long as the app runs, and so does their heartbeat listener
+(``services.terminal_heartbeat_listener``).
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ from publisher.services.devices import (
 )
 from publisher.services.errors import InvalidInput
 from publisher.services.terminal_ack_listener import TerminalAckListener, listener_client_id
+from publisher.services.terminal_heartbeat_listener import (
+    TerminalHeartbeatListener,
+    heartbeat_client_id,
+)
 from publisher.store.db import session_scope
 from publisher.store.models import DeviceKind, ReceiptOutcome
 from publisher.web.api import PER_PAGE, page_number
@@ -147,18 +152,31 @@ def _terminal_ack_listener(app: web.Application) -> TerminalAckListener | None:
                                app[SESSIONS], lambda: channels.get(channel), app[EARLY_ACKS])
 
 
+def _terminal_heartbeat_listener(app: web.Application) -> TerminalHeartbeatListener | None:
+    settings = app[SETTINGS]
+    channel = DeviceKind.TERMINAL.channel
+    if channel not in settings.channels:
+        return None
+    return TerminalHeartbeatListener(BrokerOptions.read(settings.channel_options.get(channel, {})),
+                                     heartbeat_client_id(), app[SESSIONS])
+
+
 async def open_devices(app: web.Application) -> AsyncIterator[None]:
-    """The device channels, the early acks' rematching and the terminals' ack listener."""
+    """The device channels, the early acks' rematching, the terminals' ack and heartbeat
+    listeners."""
     await asyncio.to_thread(_load_configured, app)
     app[DEVICE_CHANNELS] = DeviceChannels(app[SETTINGS])
     app[EARLY_ACKS] = EarlyAcks()
     rematching = asyncio.create_task(_rematch_early_acks(app))
     listener = _terminal_ack_listener(app)
-    if listener is not None:
-        listener.start()
+    heartbeats = _terminal_heartbeat_listener(app)
+    for running in (listener, heartbeats):
+        if running is not None:
+            running.start()
     yield
-    if listener is not None:
-        await asyncio.to_thread(listener.stop)
+    for running in (heartbeats, listener):
+        if running is not None:
+            await asyncio.to_thread(running.stop)
     rematching.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await rematching

@@ -1,0 +1,125 @@
+"""The heartbeat listener: one subscriber to ``terminals/+/heartbeat`` that marks terminals seen.
+
+It runs in ``publisher web`` beside the ack listener, on a connection of its
+own: a heartbeat is worth something only while it is fresh, so the session
+is a clean one (what was published while the listener was down is not
+wanted), and the acks' persistent session keeps only acks. What arrived
+since the last round is recorded in one transaction; a round that cannot be
+committed is logged and dropped, the next heartbeats bringing the
+terminals' last-seen times up to date.
+
+A heartbeat refused (an unknown terminal, an HMAC that does not hold, a
+stale or repeated ``at``) is logged with the terminal and the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import socket
+import threading
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from publisher.channels.mqtt_client import BrokerOptions, MqttConnection, Received
+from publisher.channels.terminal_heartbeat import (
+    HEARTBEAT_SUBSCRIPTION,
+    HeartbeatError,
+    TerminalHeartbeat,
+)
+from publisher.services.terminal_heartbeats import (
+    LatestHeartbeats,
+    SignedHeartbeat,
+    record_terminal_heartbeats,
+)
+
+__all__ = ["ROUND_LIMIT", "TerminalHeartbeatListener", "heartbeat_client_id"]
+
+log = logging.getLogger(__name__)
+
+ROUND_LIMIT = 2000
+"""Heartbeats recorded in one transaction at most."""
+_STOP_POLL_SECONDS = 0.5
+
+
+def heartbeat_client_id() -> str:
+    """One per process: every web process takes every heartbeat, and none waits for another."""
+    return f"publisher-heartbeats-{socket.gethostname()}-{os.getpid()}"
+
+
+def _read(received: Received) -> SignedHeartbeat:
+    try:
+        body = json.loads(received.payload)
+    except ValueError:
+        raise HeartbeatError("payload", "not JSON") from None
+    if not isinstance(body, dict):
+        raise HeartbeatError("payload", "must be a JSON object")
+    return SignedHeartbeat(*TerminalHeartbeat.read(received.topic, body))
+
+
+class TerminalHeartbeatListener:
+    """Subscribes to the terminals' heartbeats and records them, one transaction a round."""
+
+    def __init__(self, broker: BrokerOptions, client_id: str,
+                 sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+        self._latest = LatestHeartbeats()
+        self._waiting: queue.Queue[Received] = queue.Queue()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.connection = MqttConnection(broker, client_id,
+                                         subscriptions=[HEARTBEAT_SUBSCRIPTION],
+                                         on_message=self._waiting.put)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="terminal-heartbeats",
+                                        daemon=True)
+        self._thread.start()
+        self.connection.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.connection.close()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            arrived = self._arrived()
+            if not arrived:
+                continue
+            try:
+                self._record(arrived)
+            except Exception:  # these heartbeats are lost, the next ones count; live on
+                log.exception("terminal heartbeats not recorded",
+                              extra={"heartbeats": len(arrived)})
+
+    def _arrived(self) -> list[Received]:
+        """What arrived since the last round: waits for one, then takes what is there."""
+        try:
+            arrived = [self._waiting.get(timeout=_STOP_POLL_SECONDS)]
+        except queue.Empty:
+            return []
+        while len(arrived) < ROUND_LIMIT and not self._waiting.empty():
+            arrived.append(self._waiting.get_nowait())
+        return arrived
+
+    def _record(self, arrived: list[Received]) -> None:
+        readable = []
+        for received in arrived:
+            try:
+                readable.append(_read(received))
+            except HeartbeatError as error:
+                log.warning("terminal heartbeat not understood", extra={
+                    "topic": received.topic, "field": error.field, "reason": error.reason})
+        with self._sessions() as session:
+            outcomes = record_terminal_heartbeats(session, readable, self._latest)
+            session.commit()
+        for outcome in outcomes:
+            if outcome.refusal is not None:
+                log.warning("terminal heartbeat refused", extra={
+                    "terminal": outcome.terminal_id, "reason": outcome.refusal})
+            elif outcome.came_back:
+                log.info("terminal back online", extra={"terminal": outcome.terminal_id})
