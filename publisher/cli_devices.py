@@ -4,23 +4,31 @@
 once; the platform keeps only its SHA-256), so that
 ``TOKEN=$(publisher device add ...)`` works; what was added goes to
 standard error. A refused field is named as the option that gave it.
+``import`` of a CSV file likewise keeps standard output for the tokens it
+generated (``publisher device import boards.csv > tokens.csv``), as CSV.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
+import io
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from publisher.cap.districts import load_districts
 from publisher.channels.mqtt_protocol import SECTORS
-from publisher.cli_errors import EXIT_INVALID, EXIT_OK, refused
+from publisher.cli_errors import EXIT_INVALID, EXIT_OK, UsageError, refused
 from publisher.cli_settings import add_data_dir_option, prepared_settings
 from publisher.cli_subscribers import read_text_file
 from publisher.cli_users import run_in_session
 from publisher.config import Settings
+from publisher.services.device_csv import COLUMNS as CSV_COLUMNS
+from publisher.services.device_csv import LIST_SEPARATOR, REQUIRED_COLUMNS, import_device_csv
 from publisher.services.device_health import Health
 from publisher.services.device_import import import_device_list, read_device_list
 from publisher.services.devices import (
@@ -50,6 +58,8 @@ _OPTIONS = {
     "capabilities.volume": "--volume",
 }
 _CAPABILITY_OPTIONS = ("rows", "columns", "colours", "scrolls", "languages", "formats", "volume")
+JSON = "json"
+CSV = "csv"
 
 
 def _districts(settings: Settings) -> DistrictNames:
@@ -128,8 +138,13 @@ def _remove(arguments: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _import(arguments: argparse.Namespace) -> int:
-    text = read_text_file(arguments.file)
+def _format(arguments: argparse.Namespace) -> str:
+    if arguments.format is not None:
+        return str(arguments.format)
+    return CSV if arguments.file.suffix.lower() == f".{CSV}" else JSON
+
+
+def _import_json(arguments: argparse.Namespace, text: str) -> int:
     settings = prepared_settings(arguments)
     districts = _districts(settings)
     try:
@@ -144,6 +159,54 @@ def _import(arguments: argparse.Namespace) -> int:
     print(f"devices: {report.created} created, {report.updated} updated, "
           f"{report.unchanged} unchanged, {len(report.errors)} refused")
     return EXIT_OK if report.ok else EXIT_INVALID
+
+
+def _token_lines(tokens: dict[str, str]) -> str:
+    lines = io.StringIO()
+    writer = csv.writer(lines, lineterminator="\n")
+    writer.writerow(("device_id", "token"))
+    writer.writerows(tokens.items())
+    return lines.getvalue()
+
+
+def _tokens_file(path: Path) -> TextIO:
+    """A new file for the tokens, readable by the owner alone, opened before anything is
+    imported: tokens generated must never be lost to a file that cannot be written."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise UsageError(f"--tokens-out: {path} exists; name a new file") from None
+    except OSError as error:
+        raise UsageError(f"--tokens-out: {path}: {error.strerror}") from None
+    return os.fdopen(descriptor, "w", encoding="utf-8")
+
+
+def _import_csv(arguments: argparse.Namespace, text: str) -> int:
+    settings = prepared_settings(arguments)
+    districts = _districts(settings)
+    with (contextlib.nullcontext(sys.stdout) if arguments.tokens_out is None
+          else _tokens_file(arguments.tokens_out)) as tokens_file:
+        report = run_in_session(settings, lambda session: import_device_csv(
+            session, text, districts))
+        if report.tokens or arguments.tokens_out is not None:
+            tokens_file.write(_token_lines(report.tokens))
+    for error in report.errors:
+        print(f"{arguments.file}: {error}", file=sys.stderr)
+    where = f" (their tokens in {arguments.tokens_out})" \
+        if report.tokens and arguments.tokens_out else ""
+    print(f"devices: {report.created} created{where}, {report.updated} updated, "
+          f"{report.unchanged} unchanged, {report.refused} refused", file=sys.stderr)
+    return EXIT_OK if report.ok else EXIT_INVALID
+
+
+def _import(arguments: argparse.Namespace) -> int:
+    text = read_text_file(arguments.file)
+    if _format(arguments) == CSV:
+        return _import_csv(arguments, text)
+    if arguments.tokens_out is not None:
+        raise UsageError("--tokens-out: a device list in JSON carries its tokens; only a CSV"
+                         " import generates any")
+    return _import_json(arguments, text)
 
 
 def _add_parser(commands: Any) -> None:
@@ -210,12 +273,22 @@ def add_device_commands(commands: Any) -> None:
     remove.set_defaults(handler=_remove)
 
     load = device_commands.add_parser(
-        "import", help="add or update devices from a device list (JSON)",
-        description="A JSON array of devices as `publisher sim led|speaker|terminal` writes"
+        "import", help="add or update devices from a device list (JSON) or a CSV file",
+        description="JSON: an array of devices as `publisher sim led|speaker|terminal` writes"
                     " it: device_id, kind, endpoint (a terminal: sector), token, district_code,"
-                    " lon, lat, language, capabilities. Known devices are updated (endpoint,"
-                    " sector, location, token);"
-                    " each refused entry is reported with its index and field (exit status 1).")
-    load.add_argument("file", type=Path, metavar="FILE.json")
+                    " lon, lat, language, capabilities. CSV (a file ending .csv, or --format"
+                    f" csv): a header row; columns {', '.join(CSV_COLUMNS)} (required:"
+                    f" {', '.join(REQUIRED_COLUMNS)}; lists separated by {LIST_SEPARATOR});"
+                    " a new device without a token gets one, printed once on standard output"
+                    " as CSV (device_id,token), or written to --tokens-out. Known devices are"
+                    " updated (endpoint, sector, location, token); valid entries are applied,"
+                    " each refused one is reported with its index or row and its field (exit"
+                    " status 1).")
+    load.add_argument("file", type=Path, metavar="FILE")
+    load.add_argument("--format", choices=(JSON, CSV),
+                      help="the file's format (default: csv for a name ending .csv, else json)")
+    load.add_argument("--tokens-out", type=Path, metavar="FILE",
+                      help="CSV: write the generated tokens to this new file (mode 600)"
+                           " instead of standard output")
     add_data_dir_option(load)
     load.set_defaults(handler=_import)

@@ -39,6 +39,7 @@ __all__ = [
     "import_device_list",
     "read_device_config",
     "read_device_list",
+    "token_sha256",
 ]
 
 DEVICES_CONFIG_FILE = "devices.toml"
@@ -100,12 +101,16 @@ def read_device_config(path: Path) -> list[Any]:
     return entries
 
 
-def _token_digest(entry: Mapping[str, Any]) -> str:
-    token = entry.get("token")
+def token_sha256(token: Any) -> str:
+    """The SHA-256 of a device's token; InvalidInput (field ``token``) when it is too short."""
     if not isinstance(token, str) or len(token.strip()) < MIN_TOKEN_LENGTH:
         raise InvalidInput(f"required: the device's token, at least {MIN_TOKEN_LENGTH}"
                            " characters", field="token")
     return token_digest(token.strip())
+
+
+def _token_digest(entry: Mapping[str, Any]) -> str:
+    return token_sha256(entry.get("token"))
 
 
 def _configured_digest(entry: Mapping[str, Any]) -> str:
