@@ -4,6 +4,8 @@ Routes (docs/district_nodes.md):
 
 - ``POST /api/cap`` and ``POST /api/heartbeat``: the center, with its bearer token;
 - ``POST /api/devices/{device_id}/acks``: the node's own devices, each with its token;
+- ``POST /api/intake``: the agencies registered with the district, each with its
+  credential (``intake_route``);
 - ``GET /audio/{key}.wav``: the announcement audio the node's speakers fetch;
 - ``GET /api/messages``, ``GET|POST /api/local/alerts`` and
   ``POST /api/local/alerts/{id}/approve``: district operators, with HTTP Basic;
@@ -29,6 +31,7 @@ from sqlalchemy import select
 from district_nodes.acks import AckNotRecorded
 from district_nodes.center_link import CenterLink
 from district_nodes.config import NodeConfig
+from district_nodes.intake_route import INTAKE_PATH, answer_intake
 from district_nodes.local_alerts import (
     DraftError,
     approve,
@@ -132,6 +135,11 @@ async def device_ack(request: web.Request) -> web.Response:
         return error_response(404, "not_found", "delivery",
                               "no delivery of this device has that id")
     return web.json_response({"recorded": receipt.provider_id})
+
+
+@routes.post(INTAKE_PATH)
+async def intake(request: web.Request) -> web.Response:
+    return await answer_intake(request, request.app[NODE])
 
 
 @routes.get(r"/audio/{key:[0-9a-f]{64}}.wav")

@@ -17,6 +17,8 @@ from typing import Any
 
 from cryptography import x509
 
+from district_nodes.agencies import NodeAgency, read_agencies
+from district_nodes.config_values import NodeConfigError, read_secret, required_text
 from district_nodes.sms_group import SMS, SmsGroupError, SmsRecipient, read_group
 from publisher.cap.districts import District, UnknownDistrictError, load_districts
 from publisher.cap.signature_verify import load_certificates
@@ -26,10 +28,6 @@ __all__ = ["DEVICE_KINDS", "LocalDevice", "NodeConfig", "NodeConfigError", "load
 DEVICE_KINDS = ("led", "speaker")
 DEFAULT_HEARTBEAT_INTERVAL = 30.0
 DEFAULT_CATCH_UP_PAGE = 100
-
-
-class NodeConfigError(ValueError):
-    """The configuration cannot be used; the message names the key and the reason."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +65,8 @@ class NodeConfig:
     channel_options: Mapping[str, Mapping[str, Any]] = field(repr=False)
     devices: tuple[LocalDevice, ...]
     sms_group: tuple[SmsRecipient, ...] = ()
+    agencies: tuple[NodeAgency, ...] = ()
+    """The agencies whose intake the node takes (``district_nodes.agencies``)."""
 
     @property
     def database_url(self) -> str:
@@ -83,13 +83,6 @@ def _table(document: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value
 
 
-def _text(table: Mapping[str, Any], section: str, key: str, default: str | None = None) -> str:
-    value = table.get(key, default)
-    if not isinstance(value, str) or not value.strip():
-        raise NodeConfigError(f"{section}.{key}: required text is missing")
-    return value.strip()
-
-
 def _number(table: Mapping[str, Any], section: str, key: str, default: float) -> float:
     value = table.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
@@ -98,17 +91,7 @@ def _number(table: Mapping[str, Any], section: str, key: str, default: float) ->
 
 
 def _path(base: Path, table: Mapping[str, Any], section: str, key: str) -> Path:
-    return (base / _text(table, section, key)).resolve()
-
-
-def _read_secret(path: Path, where: str) -> str:
-    try:
-        secret = path.read_text(encoding="utf-8").strip()
-    except OSError as error:
-        raise NodeConfigError(f"{where}: {path}: {error.strerror}") from None
-    if not secret:
-        raise NodeConfigError(f"{where}: {path} is empty")
-    return secret
+    return (base / required_text(table, section, key)).resolve()
 
 
 def _read_bytes(path: Path, where: str) -> bytes:
@@ -133,7 +116,7 @@ def _boundary(value: Any, where: str) -> tuple[tuple[float, float], ...]:
 
 
 def _district(base: Path, table: Mapping[str, Any], code: str) -> District:
-    districts_file = (base / _text(table, "jurisdiction", "districts_file",
+    districts_file = (base / required_text(table, "jurisdiction", "districts_file",
                                    "../districts.toml")).resolve()
     try:
         known = load_districts(districts_file).get(code)
@@ -151,7 +134,7 @@ def _district(base: Path, table: Mapping[str, Any], code: str) -> District:
 def _device(entry: Any, where: str) -> LocalDevice:
     if not isinstance(entry, dict):
         raise NodeConfigError(f"{where}: must be an object")
-    kind = _text(entry, where, "kind")
+    kind = required_text(entry, where, "kind")
     if kind not in DEVICE_KINDS:
         raise NodeConfigError(f"{where}.kind: {kind!r} is not one of {', '.join(DEVICE_KINDS)}")
     lon, lat = entry.get("lon"), entry.get("lat")
@@ -160,10 +143,10 @@ def _device(entry: Any, where: str) -> LocalDevice:
     capabilities = entry.get("capabilities", {})
     if not isinstance(capabilities, dict):
         raise NodeConfigError(f"{where}.capabilities: must be an object")
-    return LocalDevice(device_id=_text(entry, where, "device_id"), kind=kind,
-                       endpoint=_text(entry, where, "endpoint"),
-                       token=_text(entry, where, "token"), lon=float(lon), lat=float(lat),
-                       language=_text(entry, where, "language", "zh-CN"),
+    return LocalDevice(device_id=required_text(entry, where, "device_id"), kind=kind,
+                       endpoint=required_text(entry, where, "endpoint"),
+                       token=required_text(entry, where, "token"), lon=float(lon), lat=float(lat),
+                       language=required_text(entry, where, "language", "zh-CN"),
                        capabilities=capabilities)
 
 
@@ -210,7 +193,7 @@ def _sms(base: Path, channels: Mapping[str, Any]
     options = {key: value for key, value in table.items()
                if key not in ("group_file", "password_file")}
     if "password_file" in table:
-        options["password"] = _read_secret(_path(base, table, "channels.sms", "password_file"),
+        options["password"] = read_secret(_path(base, table, "channels.sms", "password_file"),
                                            "channels.sms.password_file")
     try:
         group = read_group(_path(base, table, "channels.sms", "group_file"),
@@ -229,19 +212,20 @@ def load_node_config(path: Path) -> NodeConfig:
     base = path.resolve().parent
     node, jurisdiction = _table(document, "node"), _table(document, "jurisdiction")
     center, signing = _table(document, "center"), _table(document, "signing")
-    code = _text(jurisdiction, "jurisdiction", "code")
+    code = required_text(jurisdiction, "jurisdiction", "code")
     district = _district(base, jurisdiction, code)
-    host = _text(node, "node", "listen_host", "127.0.0.1")
+    host = required_text(node, "node", "listen_host", "127.0.0.1")
     port = node.get("listen_port")
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise NodeConfigError(f"node.listen_port: {port!r} is not a port number")
-    public_url = _text(node, "node", "public_url", f"http://{host}:{port}").rstrip("/")
+    public_url = required_text(node, "node", "public_url", f"http://{host}:{port}").rstrip("/")
     data_dir = _path(base, node, "node", "data_dir")
     channel_options: dict[str, Mapping[str, Any]] = {
         **_channel_options(document, data_dir, public_url)}
     sms_options, sms_group = _sms(base, _table(document, "channels"))
     if sms_options is not None:
         channel_options[SMS] = sms_options
+    agencies = read_agencies(base, document.get("agencies"), district)
     certificate_path = _path(base, center, "center", "certificate")
     try:
         trusted = tuple(load_certificates([certificate_path]))
@@ -249,13 +233,14 @@ def load_node_config(path: Path) -> NodeConfig:
         raise NodeConfigError(f"center.certificate: {error}") from None
     return NodeConfig(
         code=code, district=district,
-        sender=_text(node, "node", "sender", f"district-{code}@alerts.beijing.gov.cn"),
-        sender_name=_text(node, "node", "sender_name", f"{district.name_zh}预警信息发布分中心"),
-        center_url=_text(center, "center", "url").rstrip("/"),
+        sender=required_text(node, "node", "sender", f"district-{code}@alerts.beijing.gov.cn"),
+        sender_name=required_text(node, "node", "sender_name",
+                                  f"{district.name_zh}预警信息发布分中心"),
+        center_url=required_text(center, "center", "url").rstrip("/"),
         center_certificates=trusted,
-        center_token=_read_secret(_path(base, center, "center", "token_file"),
+        center_token=read_secret(_path(base, center, "center", "token_file"),
                                   "center.token_file"),
-        credential=_read_secret(_path(base, center, "center", "credential_file"),
+        credential=read_secret(_path(base, center, "center", "credential_file"),
                                 "center.credential_file"),
         key_pem=_read_bytes(_path(base, signing, "signing", "key"), "signing.key"),
         certificate_pem=_read_bytes(_path(base, signing, "signing", "certificate"),
@@ -265,4 +250,5 @@ def load_node_config(path: Path) -> NodeConfig:
                                    DEFAULT_HEARTBEAT_INTERVAL),
         catch_up_page=int(_number(node, "node", "catch_up_page", DEFAULT_CATCH_UP_PAGE)),
         channel_options=channel_options, devices=_devices(base, node), sms_group=sms_group,
+        agencies=agencies,
     )

@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from district_nodes.config import NodeConfig
+from district_nodes.intake import INTAKE_DRAFT, intake_alert
 from district_nodes.messages import SignedMessage, canonical_sent
 from district_nodes.store import (
     LocalAlert,
@@ -269,7 +270,9 @@ def _signed(draft: Mapping[str, Any], local_id: int, session: Session,
     msg_type = _msg_type(draft)
     sent = datetime.now(UTC).replace(microsecond=0)
     identifier = make_identifier(config.code, AGENCY, sent, local_id % 10_000)
-    if msg_type is MsgType.ALERT:
+    if INTAKE_DRAFT in draft:
+        alert = intake_alert(session, dict(draft), identifier, sent, config)
+    elif msg_type is MsgType.ALERT:
         alert = Alert(identifier=identifier, sender=config.sender, sent=sent,
                       status=_choice(draft, "status", Status, "Exercise"),
                       msg_type=msg_type, scope=Scope.PUBLIC,

@@ -28,6 +28,7 @@ from district_nodes.center_link import (
     queue_for_center,
 )
 from district_nodes.config import NodeConfig
+from district_nodes.intake import intake_channels
 from district_nodes.local_alerts import describe
 from district_nodes.messages import MessageKey, RefusedMessage, SignedMessage, canonical_sent
 from district_nodes.messages import read_signed as read_signed_message
@@ -162,12 +163,13 @@ class DistrictNode:
         async with self._apply_lock:
             with session_scope(self.sessions) as session:
                 local, stored, message = approval(session)
+                channels = intake_channels(session, local.id, self.config)
                 queue_for_center(session, "alert", receipt_key(message.key), message.xml)
                 answer = describe(local, stored)
                 stored_id = stored.id
             log.info("district alert published", extra={"alert_identifier": message.key.identifier,
                                                         "node": self.config.code})
-            await self.relay.relay(stored_id, message)
+            await self.relay.relay(stored_id, message, channels)
         self.link.wake()
         return answer
 

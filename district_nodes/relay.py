@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -92,9 +92,13 @@ class LocalRelay:
         device = self._devices.get(device_id)
         return None if device is None else device.token
 
-    async def relay(self, message_id: int, message: SignedMessage) -> None:
-        """Push ``message`` (stored as ``message_id``) to every local device it concerns."""
+    async def relay(self, message_id: int, message: SignedMessage,
+                    channels: Collection[str] | None = None) -> None:
+        """Push ``message`` (stored as ``message_id``) to every local device it concerns;
+        only on ``channels`` when given (an agency's alert: the channels it may use)."""
         for plan in self._plans(message):
+            if channels is not None and plan.kind not in channels:
+                continue
             delivery_ids = self._create_deliveries(message_id, plan)
             await self._push(message_id, message, plan.kind, plan.clearing, delivery_ids)
 

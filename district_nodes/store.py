@@ -16,6 +16,8 @@ nothing with the center's database or its migrations.
 - ``outbox``: receipts and local alerts to post to the center, kept until
   the center took them.
 - ``users`` and ``local_alerts``: the district's operators and their drafts.
+- ``intake_records``: what the district's agencies submitted, as they signed
+  it, unique by (sender, identifier, sent), and the draft each became.
 - ``node_state``: the catch-up cursor.
 """
 
@@ -47,6 +49,7 @@ __all__ = [
     "LocalAlertState",
     "MessageState",
     "NodeBase",
+    "NodeIntake",
     "NodeState",
     "NodeUser",
     "OutboxItem",
@@ -158,6 +161,23 @@ class LocalAlert(NodeBase):
     draft: Mapped[str] = mapped_column(Text)  # the composed fields, as JSON
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+
+class NodeIntake(NodeBase):
+    """A message an agency registered with the district submitted, kept as the agency signed
+    it, and the district draft (``local_alerts``) it became."""
+
+    __tablename__ = "intake_records"
+    __table_args__ = (UniqueConstraint("sender", "identifier", "sent"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agency: Mapped[str] = mapped_column(String(64))
+    sender: Mapped[str] = mapped_column(String(255))
+    identifier: Mapped[str] = mapped_column(String(255))
+    sent: Mapped[str] = mapped_column(String(32))
+    original_xml: Mapped[bytes] = mapped_column(LargeBinary)
+    local_alert_id: Mapped[int] = mapped_column(ForeignKey("local_alerts.id"))
+    received_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
 
 
 class NodeState(NodeBase):

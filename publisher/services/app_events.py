@@ -15,7 +15,9 @@ built once and kept (``MessagePayloads``): a signed message never changes.
 The app's filters are applied when a message is handed over: its statuses
 always, its severities to Alerts only (an Update or a Cancel of something
 the app has must reach it, whatever its new severity), its districts by
-fan-out itself. Languages never hold a message back: they choose the cards.
+fan-out itself. A connection's own ``?district=`` sees a drawn area as naming
+the districts it overlaps, as the fan-out does. Languages never hold a
+message back: they choose the cards.
 """
 
 from __future__ import annotations
@@ -24,18 +26,20 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from publisher.cap.districts import DistrictTable
 from publisher.cap.model import MsgType
 from publisher.cap.reader import read_alert
 from publisher.channels.app_push import PreparedPush
 from publisher.channels.base import Channel, OutgoingMessage, TargetRef
 from publisher.channels.device_push import provider_id
 from publisher.services.apps import AppFilters
+from publisher.services.drawn_area_followers import with_overlapped_districts
 from publisher.services.languages import LANGUAGES
 from publisher.services.public_alerts import AlertFilter, PublicAlert, card_of
 from publisher.services.receipts import store_receipts
@@ -75,6 +79,9 @@ class MessagePayload:
     public: PublicAlert
     xml: str
     cards: Mapping[str, dict[str, Any]]
+    filtered: PublicAlert
+    """The alert as a connection's ``?district=`` sees it: its drawn areas naming the
+    districts they overlap, as the fan-out reaches apps (``drawn_area_followers``)."""
 
     @property
     def status(self) -> str:
@@ -97,8 +104,10 @@ class MessagePayload:
 class MessagePayloads:
     """Payloads by message id, the latest ``size`` kept; safe to share between threads."""
 
-    def __init__(self, size: int = PAYLOADS_KEPT) -> None:
+    def __init__(self, size: int = PAYLOADS_KEPT,
+                 districts: DistrictTable | None = None) -> None:
         self._size = size
+        self._districts = districts
         self._kept: OrderedDict[int, MessagePayload] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -109,7 +118,7 @@ class MessagePayloads:
                      for message_id in wanted if message_id in self._kept}
         missing = wanted - set(found)
         if missing:
-            found |= _payloads(session, missing)
+            found |= _payloads(session, missing, self._districts)
         with self._lock:
             for message_id, payload in found.items():
                 self._kept[message_id] = payload
@@ -119,7 +128,8 @@ class MessagePayloads:
         return found
 
 
-def _payloads(session: Session, message_ids: set[int]) -> dict[int, MessagePayload]:
+def _payloads(session: Session, message_ids: set[int],
+              districts: DistrictTable | None) -> dict[int, MessagePayload]:
     first_sent = (select(Message.alert_id, func.min(Message.sent).label("published"))
                   .group_by(Message.alert_id).subquery())
     rows = session.execute(
@@ -134,9 +144,12 @@ def _payloads(session: Session, message_ids: set[int]) -> dict[int, MessagePaylo
             raise ValueError(f"message {row.id}: its stored XML holds no alert to hand over")
         public = PublicAlert(row.alert_id, row.id, cap, row.published, row.sent,
                              row.expires_at)
+        filtered = public if districts is None else replace(
+            public, cap=with_overlapped_districts(cap, districts))
         payloads[row.id] = MessagePayload(
             public, row.xml.decode("utf-8"),
-            {language: card_of(public, language).as_json() for language in LANGUAGES})
+            {language: card_of(public, language).as_json() for language in LANGUAGES},
+            filtered)
     return payloads
 
 
@@ -172,7 +185,7 @@ class StreamFilter:
     def admits(self, payload: MessagePayload) -> bool:
         if self.status is not None and payload.status != self.status:
             return False
-        return self.alerts.matches(payload.public)
+        return self.alerts.matches(payload.filtered)
 
     def languages(self, app_languages: Sequence[str]) -> tuple[str, ...]:
         if self.language is None:

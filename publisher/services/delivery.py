@@ -66,6 +66,7 @@ from publisher.channels.base import (
 from publisher.services.delivery_records import record_moves, record_parts
 from publisher.services.delivery_report import delivery_summary, list_deliveries
 from publisher.services.errors import NotFound
+from publisher.services.fanout_scope import fanout_scope
 from publisher.services.outbox import relay_outbox
 from publisher.services.receipts import record_receipt, rematch_receipts
 from publisher.services.subscribers import retire_targets
@@ -209,9 +210,11 @@ def plan_fanout(session: Session, message_id: int, batch_size: int, *,
     deliveries that still wait for a batch.
     """
     outgoing = load_outgoing_message(session, message_id)
-    selection = AreaSelection.of_alert(outgoing.alert, districts)
     test_only = reaches_only_test_targets(outgoing.status)
-    for channel in channels:
+    # Each channel its own area: an agency's alert is planned only on the
+    # channels it may use, and drawn areas reach the followers of districts.
+    for channel, selection in fanout_scope(session, message_id, outgoing.alert, channels,
+                                           districts):
         by_location = (
             insert_deliveries(session, message_id, channel, target_ids, len(target_ids))
             for target_ids in select_located_target_ids(session, channel, selection,
@@ -259,6 +262,9 @@ def fan_out(session_factory: sessionmaker[Session], message_id: int, batch_size:
                 session.commit()
                 enqueue_batch(channel_name, delivery_ids)
             batches += 1
+        # What planning recorded besides deliveries (an audited channel limit)
+        # is kept even when no batch followed to commit it.
+        session.commit()
     log.info("fan-out planned", extra={"alert_identifier": identifier, "message_id": message_id,
                                        "batches": batches})
     return batches

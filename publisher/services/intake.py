@@ -1,10 +1,9 @@
 """Take in a signed CAP message from an agency: check it, then queue or publish it.
 
-In order: the message is read; its signature must hold and come from one of
-the agency's certificates, valid now (``signature``); its ``<sender>`` must
-be the agency's; it must be an Alert (Update and Cancel are issued by the
-center on the published alert); the same (sender, identifier, sent) twice is
-a conflict; then the permission matrix (``sender_permissions``). A refusal
+The rules are those of ``intake_rules``, shared with the district nodes'
+intake: the message is read, the agency's signature and sender checked, an
+Alert required; the same (sender, identifier, sent) twice is a conflict;
+then the permission matrix (``sender_permissions``). A refusal
 names the field, the rule and the reason, is counted for the agency's report
 and audited. It is returned, not raised, so the caller commits it.
 
@@ -19,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -28,19 +26,22 @@ from sqlalchemy.orm import Session
 from publisher.cap.districts import DistrictTable
 from publisher.cap.model import Alert as CapAlert
 from publisher.cap.model import MsgType
-from publisher.cap.problems import CapError
-from publisher.cap.reader import read_alert
-from publisher.cap.signature_verify import verify_alert_xml
 from publisher.cap.views import alert_to_json
 from publisher.services import audit
 from publisher.services.actors import Actor
 from publisher.services.agencies import agency_certificates, agency_permissions
 from publisher.services.composition import apply_draft
 from publisher.services.drafts import ISSUED_FIELDS, check_draft
-from publisher.services.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
+from publisher.services.errors import Conflict, NotFound, ServiceError
 from publisher.services.intake_notifications import queue_state_changes
+from publisher.services.intake_rules import (
+    Refusal,
+    Submitter,
+    check_permissions,
+    check_submitter,
+    read_submission,
+)
 from publisher.services.publishing import issue_message
-from publisher.services.sender_permissions import permission_refusal
 from publisher.services.signer import CenterSigner
 from publisher.store.models import (
     Agency,
@@ -58,19 +59,6 @@ INTAKE_ACCEPTED = "intake_accepted"
 INTAKE_REFUSED = "intake_refused"
 
 
-class Refusal(Exception):
-    """A submission refused: the error (its kind gives the status) and the rule it broke."""
-
-    def __init__(self, error: ServiceError, rule: str) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.rule = rule
-
-    def as_json(self) -> dict[str, Any]:
-        return {"error": self.error.kind, "field": self.error.field, "rule": self.rule,
-                "reason": self.error.reason}
-
-
 @dataclass(frozen=True, slots=True)
 class IntakeOutcome:
     record: IntakeRecord | None = None
@@ -79,31 +67,6 @@ class IntakeOutcome:
 
 def agency_actor(agency: Agency) -> Actor:
     return Actor(agency.user_id, f"agency:{agency.code}", frozenset())
-
-
-def _read(xml: bytes) -> CapAlert:
-    try:
-        result = read_alert(xml)
-    except CapError as error:
-        raise Refusal(InvalidInput(str(error), field="alert"), "cap") from None
-    if result.alert is None:
-        reason = result.problems[0].reason if result.problems else "no CAP alert"
-        raise Refusal(InvalidInput(reason, field="alert"), "cap")
-    return result.alert
-
-
-def _check_identity(xml: bytes, alert: CapAlert, agency: Agency, now: datetime) -> None:
-    verification = verify_alert_xml(xml, agency_certificates(agency), at=now)
-    if not verification.valid:
-        raise Refusal(Forbidden(f"{verification.outcome}: {verification.reason}",
-                                field="signature"), "signature")
-    if alert.sender != agency.sender:
-        raise Refusal(Forbidden(f"{alert.sender!r} is not the agency's sender"
-                                f" ({agency.sender})", field="sender"), "sender")
-    if alert.msg_type is not MsgType.ALERT:
-        raise Refusal(InvalidInput(f"an agency submits Alerts; a {alert.msg_type} is issued by"
-                                   " the center on the published alert", field="msgType"),
-                      "msg_type")
 
 
 def _check_new(session: Session, alert: CapAlert) -> None:
@@ -118,12 +81,12 @@ def _check_new(session: Session, alert: CapAlert) -> None:
 
 def _judge(session: Session, xml: bytes, agency: Agency, districts: DistrictTable | None,
            now: datetime) -> CapAlert:
-    alert = _read(xml)
-    _check_identity(xml, alert, agency, now)
+    submitter = Submitter(agency.code, agency.sender, agency_certificates(agency),
+                          agency_permissions(agency))
+    alert = read_submission(xml)
+    check_submitter(xml, alert, submitter, now)
     _check_new(session, alert)
-    refusal = permission_refusal(alert, agency_permissions(agency), districts)
-    if refusal is not None:
-        raise Refusal(Forbidden(refusal.reason, field=refusal.field), refusal.rule)
+    check_permissions(alert, submitter.permissions, districts)
     return alert
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from publisher.cap import Profile
 from publisher.services import delivery_report, lifecycle
+from publisher.services.agency_channels import channel_limits
 from publisher.services.errors import InvalidInput
 from publisher.store.models import Message
 from publisher.web.auth import current_actor
@@ -121,7 +122,8 @@ async def list_alerts(request: web.Request) -> web.Response:
 async def get_alert(request: web.Request) -> web.Response:
     alert_id = _alert_id(request)
     return json_response(await in_transaction(
-        request, lambda session: alert_json(lifecycle.get_alert(session, alert_id))))
+        request, lambda session: {**alert_json(lifecycle.get_alert(session, alert_id)),
+                                  "channel_limits": channel_limits(session, alert_id)}))
 
 
 @routes.put(r"/api/alerts/{alert_id:\d+}")

@@ -33,6 +33,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.orm import Session, sessionmaker
 
+from publisher.cap.districts import DistrictTable, load_districts
 from publisher.channels.base import ChannelError
 from publisher.channels.registry import create_channel
 from publisher.services.app_events import (
@@ -90,12 +91,12 @@ class StreamEvent:
 
 class AppStreamHub:
     def __init__(self, sessions: sessionmaker[Session], *, poll_seconds: float = POLL_SECONDS,
-                 kept: int = EVENTS_KEPT) -> None:
+                 kept: int = EVENTS_KEPT, districts: DistrictTable | None = None) -> None:
         self.sessions = sessions
         self.poll_seconds = poll_seconds
         self.kept = kept
         self.version = 0
-        self._payloads = MessagePayloads()
+        self._payloads = MessagePayloads(districts=districts)
         self._recent: list[StreamEvent] = []
         self._ids: list[int] = []
         self._floor = 0
@@ -177,7 +178,8 @@ APP_STREAM_HUB = web.AppKey("app_stream_hub", AppStreamHub)
 
 
 async def _open_hub(app: web.Application) -> AsyncIterator[None]:
-    hub = AppStreamHub(app[SESSIONS])
+    districts = await asyncio.to_thread(load_districts, app[SETTINGS].paths.districts_file)
+    hub = AppStreamHub(app[SESSIONS], districts=districts)
     await hub.start()
     app[APP_STREAM_HUB] = hub
     yield

@@ -11,6 +11,7 @@ import pytest
 from aiohttp import ClientResponse
 from sqlalchemy.orm import Session, sessionmaker
 
+from publisher.cap.districts import DistrictTable
 from publisher.cap.model import Area
 from publisher.channels.app_push import AppChannel
 from publisher.services.app_events import AppHandOver
@@ -55,14 +56,15 @@ def stream_headers(credential: str, last_event_id: int | None = None) -> dict[st
 
 
 def deliver_to_apps(sessions: sessionmaker[Session], *, areas: tuple[Area, ...] | None = None,
-                    channel: AppChannel | None = None) -> int:
+                    channel: AppChannel | None = None,
+                    districts: DistrictTable | None = None) -> int:
     """Publish an Exercise and hand it to every app it reaches; its message id."""
     with sessions() as session:
         message_id = publish(session, areas=areas).id
     channel = channel or AppChannel({"hand_over": AppHandOver(sessions)})
     batches: list[list[int]] = []
     fan_out(sessions, message_id, 100, lambda _channel, ids: batches.append(ids),
-            channels=("app",))
+            channels=("app",), districts=districts)
     for delivery_ids in batches:
         send_batch(sessions, channel, delivery_ids)
     return message_id

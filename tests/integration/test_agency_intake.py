@@ -22,6 +22,7 @@ from publisher.cap.signing import sign_alert_xml
 from publisher.cap.writer import write_alert
 from publisher.channels.app_signature import verify_push
 from publisher.config import Settings
+from publisher.services.delivery import fan_out
 from publisher.services.intake_notifications import (
     post_json,
     queue_state_changes,
@@ -292,3 +293,20 @@ async def test_a_removed_agency_leaves_its_submissions_and_its_credential_opens_
     alert = await admin_api.call("GET", f"/api/alerts/{reply.body['alert']['id']}",
                                  user="viewer")
     assert alert.status == 200 and alert.body["agency"] is None, alert.body
+
+
+async def test_the_alert_shows_the_channels_its_agency_may_not_use(
+        admin_api: Api, weather: AgencyUnderTest) -> None:
+    reply = await weather.submit(admin_api, weather.identity.sign(warning(weather.sender)))
+    alert_id = reply.body["alert"]["id"]
+    approved = await admin_api.call("POST", f"/api/alerts/{alert_id}/approve", user="approver")
+    assert approved.status == 200, approved.body
+    with session_scope(admin_api.sessions) as session:
+        message_id = session.scalars(select(Message.id).where(Message.alert_id == alert_id)).one()
+    fan_out(admin_api.sessions, message_id, 100, lambda _channel, _ids: None,
+            channels=("sms", "led", "speaker", "feed"))
+    single = await admin_api.call("GET", f"/api/alerts/{alert_id}", user="viewer")
+    [limit] = single.body["channel_limits"]
+    assert (limit["message_id"], limit["agency"], limit["limited"], limit["permitted"]) == \
+        (message_id, "weather", ["speaker", "feed"], ["led", "sms"])
+    assert "speaker, feed" in limit["reason"]

@@ -8,8 +8,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
+from publisher.cap.districts import load_districts
+from publisher.cap.model import Area, Circle, Point
+from publisher.config import Settings
 from publisher.store.db import session_scope
-from publisher.store.models import AuditEntry, Delivery, DeliveryStatus, Message
+from publisher.store.models import AppEvent, AuditEntry, Delivery, DeliveryStatus, Message
 from tests.integration import app_stream_support
 from tests.integration.api_client import Api
 from tests.integration.app_stream_support import (
@@ -18,7 +21,7 @@ from tests.integration.app_stream_support import (
     register,
     stream_headers,
 )
-from tests.integration.fanout_support import HAIDIAN, geocoded
+from tests.integration.fanout_support import CHAOYANG, HAIDIAN, geocoded
 
 pytestmark = pytest.mark.asyncio
 
@@ -172,3 +175,19 @@ async def test_the_stream_sends_heartbeats_and_ends_on_shutdown(admin_api: Api,
         await admin_api.client.app[app_stream.APP_STREAM_HUB].end()
         rest = await asyncio.wait_for(response.content.read(), 30)
     assert b"shutting down" in rest
+
+
+async def test_a_connection_filtering_by_district_sees_a_drawn_area_in_that_district(
+        admin_api: Api, center_settings: Settings) -> None:
+    everyone = await register(admin_api, "everyone")
+    districts = load_districts(center_settings.paths.districts_file)
+    in_haidian = (Area(area_desc="海淀", circles=(Circle(Point(40.05, 116.20), 2.0),)),)
+    drawn = deliver_to_apps(admin_api.sessions, areas=in_haidian, districts=districts)
+    geocoded_in_chaoyang = deliver_to_apps(admin_api.sessions)
+    with session_scope(admin_api.sessions) as session:
+        events = {message_id: event_id for message_id, event_id in session.execute(
+            select(AppEvent.message_id, AppEvent.id))}
+    assert await _stream_ids(admin_api, everyone["credential"], 1,
+                             query=f"?district={HAIDIAN}") == [events[drawn]]
+    assert await _stream_ids(admin_api, everyone["credential"], 1,
+                             query=f"?district={CHAOYANG}") == [events[geocoded_in_chaoyang]]
