@@ -64,7 +64,9 @@ class WechatChannel(Channel[TemplateMessage]):
     name = "wechat"
     batch_size = 500
     rate_per_second = 50.0
-    idempotent_by_delivery_id = False
+    # The API drops a repeat of a client_msg_id to the same openid, so a batch
+    # interrupted by a dead worker is sent again rather than failed unsent.
+    idempotent_by_delivery_id = True
     inline_first_batch = False
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
