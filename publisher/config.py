@@ -63,6 +63,9 @@ class Settings:
     batch_size: int = 1000
     # Extra options per channel, e.g. {"memory": {"sink": "var/memory-sink.db"}}.
     channel_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Per-client limits by kind of request, e.g. {"login": {"burst": 10, "per_minute": 6}}
+    # (publisher.web.rate_limit).
+    rate_limits: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:

@@ -1,6 +1,7 @@
 """Publish an earthquake early warning from an automatic sender, at once, with no approval.
 
-``receive_eew`` judges the signed message (``eew_intake``), holds the
+``receive_eew`` judges the signed message (``eew_intake``), refuses one
+published before (the same sender, identifier and sent: 409), holds the
 sender's rate limit, and publishes: a new alert, authored by the sender's
 machine account, is issued by the center as any approved alert is (built
 from the sender's content with the standard words and one ``EEW_COUNTDOWN``
@@ -37,7 +38,7 @@ from publisher.services.composition import apply_draft
 from publisher.services.drafts import ISSUED_FIELDS, check_draft
 from publisher.services.eew_intake import AcceptedEew, EewRefusal, judge_eew
 from publisher.services.eew_policy import EewRegister, EewSender
-from publisher.services.errors import ServiceError
+from publisher.services.errors import Conflict, ServiceError
 from publisher.services.publishing import issue_message
 from publisher.services.signer import CenterSigner
 from publisher.store.models import Alert, AlertState, AuditEntry, Message, User, utcnow
@@ -95,6 +96,21 @@ def _rate_refusal(session: Session, sender: EewSender, now: datetime) -> RateLim
                        f" sender may publish {limit.messages}", retry_after)
 
 
+def _duplicate_refusal(session: Session, accepted: AcceptedEew) -> Conflict | None:
+    """A message published before, by (sender, identifier, sent): a replay is never news."""
+    origin = accepted.alert
+    earlier = session.scalar(
+        select(AuditEntry.id).where(
+            AuditEntry.actor == accepted.sender.actor_name, AuditEntry.action == EEW_PUBLISH,
+            AuditEntry.detail["origin"].as_string() == origin.identifier,
+            AuditEntry.detail["origin_sent"].as_string() == origin.sent.isoformat())
+        .limit(1))
+    if earlier is None:
+        return None
+    return Conflict(f"message {origin.identifier} of {origin.sent.isoformat()} was published"
+                    " already", field="identifier")
+
+
 def _district_centroids(codes: set[str],
                         districts: DistrictTable | None) -> dict[str, tuple[float, float]]:
     """(lat, lon) of each district the codes name, a city or prefecture standing for its own."""
@@ -131,6 +147,9 @@ def _publish(session: Session, accepted: AcceptedEew, signer: CenterSigner,
              districts: DistrictTable | None, now: datetime) -> Message:
     user = _machine_user(session, accepted.sender)
     actor = Actor(user.id, accepted.sender.actor_name, frozenset())
+    duplicate = _duplicate_refusal(session, accepted)
+    if duplicate is not None:
+        raise EewRefusal(duplicate, accepted.sender)
     rate = _rate_refusal(session, accepted.sender, now)
     if rate is not None:
         raise EewRefusal(rate, accepted.sender)
@@ -184,6 +203,7 @@ def receive_eew(session: Session, xml: bytes, register: EewRegister, signer: Cen
                  EEW_PUBLISH, alert_id=message.alert_id, message_id=message.id,
                  detail={"identifier": message.identifier, "status": message.status,
                          "origin": accepted.alert.identifier,
+                         "origin_sent": accepted.alert.sent.isoformat(),
                          "magnitude": accepted.quake.magnitude,
                          "epicentre": [accepted.quake.lat, accepted.quake.lon], **timings})
     log.info("early warning published", extra={

@@ -272,8 +272,17 @@ def import_subscribers(session: Session, csv_text: str, *, districts: DistrictNa
     whole) from the alerts being published meanwhile. Importing the list
     again completes one that was interrupted.
     """
+    # newline="": the csv module finds the ends of rows itself, a lone \r included.
+    reader = csv.DictReader(io.StringIO(csv_text.removeprefix("\ufeff"), newline=""))
+    try:
+        return _import_rows(session, reader, districts, commit_every)
+    except csv.Error as error:
+        raise InvalidInput(f"malformed CSV: {error}", field="body") from None
+
+
+def _import_rows(session: Session, reader: csv.DictReader[str], districts: DistrictNames,
+                 commit_every: int | None) -> ImportReport:
     report = ImportReport()
-    reader = csv.DictReader(io.StringIO(csv_text.removeprefix("\ufeff")))
     header = [name.strip() for name in reader.fieldnames] if reader.fieldnames else None
     report.errors += _header_errors(header)
     if report.errors:

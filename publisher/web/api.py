@@ -22,6 +22,7 @@ from publisher.web.auth import current_actor
 from publisher.web.bodies import CAP_MEDIA_TYPES, JSON_MEDIA_TYPE, read_json_object
 from publisher.web.context import FANOUT, SIGNER, in_transaction
 from publisher.web.errors import error_response
+from publisher.web.path_ids import path_id
 from publisher.web.representations import (
     alert_json,
     alert_summary_json,
@@ -37,7 +38,7 @@ routes = web.RouteTableDef()
 
 
 def _alert_id(request: web.Request) -> int:
-    return int(request.match_info["alert_id"])
+    return path_id(request)
 
 
 def _profile(request: web.Request) -> Profile:

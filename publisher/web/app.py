@@ -23,6 +23,7 @@ from publisher.web import (
     eew,
     feeds,
     intake,
+    openapi,
     public,
     staff,
     staff_audit,
@@ -39,6 +40,12 @@ from publisher.web.context import FANOUT, HEALTH, SESSIONS, SETTINGS, SIGNER
 from publisher.web.errors import error_middleware
 from publisher.web.fanout import FanoutTrigger
 from publisher.web.health import HealthProbe
+from publisher.web.rate_limit import (
+    RATE_LIMITER,
+    RateLimiter,
+    rate_limit_middleware,
+    read_rate_limits,
+)
 from publisher.web.representations import json_response
 from publisher.web.staff_auth import staff_middleware
 
@@ -67,9 +74,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings) -> web.Application:
     """The web application for ``settings``; the database must be migrated already."""
-    app = web.Application(middlewares=[error_middleware, auth_middleware, staff_middleware],
+    app = web.Application(middlewares=[error_middleware, rate_limit_middleware,
+                                       auth_middleware, staff_middleware],
                           client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
+    app[RATE_LIMITER] = RateLimiter(read_rate_limits(settings.rate_limits))
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(subscribers.load_district_names)
     app.cleanup_ctx.append(audio.open_speech)
@@ -78,6 +87,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(dashboard_stream.open_dashboard_hub)
     app.on_shutdown.append(dashboard_stream.end_streams)
     app.add_routes(api.routes)
+    app.add_routes(openapi.routes)
     app.add_routes(subscribers.routes)
     app.add_routes(public.routes)
     app.add_routes(audio.routes)

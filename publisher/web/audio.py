@@ -33,6 +33,7 @@ from publisher.services.previews import preview_alert
 from publisher.web.auth import current_actor
 from publisher.web.context import SETTINGS, SIGNER, in_transaction
 from publisher.web.errors import error_response
+from publisher.web.path_ids import path_id
 from publisher.web.representations import json_response
 
 __all__ = ["SPEAKER", "SPEECH", "open_speech", "routes"]
@@ -74,7 +75,7 @@ def _language(request: web.Request) -> str:
 
 
 async def _preview(request: web.Request) -> tuple[SpeechScript, AnnouncementAudio]:
-    actor, alert_id = current_actor(request), int(request.match_info["alert_id"])
+    actor, alert_id = current_actor(request), path_id(request)
     language, profile = _language(request), request.app[SIGNER].issuer.profile
     preview = await in_transaction(
         request, lambda session: preview_alert(session, actor, alert_id, profile))

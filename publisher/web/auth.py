@@ -32,8 +32,9 @@ DEVICE_PATH = re.compile(r"/api/devices/[^/]+/(?:acks|heartbeat)")
 # What district nodes call: each proves who it is with its own credential,
 # checked by those routes (publisher.web.district_nodes).
 NODE_PATH = re.compile(r"/api/nodes/[^/]+/(?:messages|receipts|alerts)")
-# Read by anyone, as the public page is: the timeline of the alerts in force.
-PUBLIC_API_PATHS = frozenset({"/api/timeline"})
+# Read by anyone, as the public page is: the timeline of the alerts in force, and the
+# description of this API.
+PUBLIC_API_PATHS = frozenset({"/api/timeline", "/api/openapi.json"})
 # Where automatic senders post signed CAP: the signature is the credential,
 # checked by that route (publisher.web.eew), never a staff token.
 SIGNED_API_PATHS = frozenset({"/api/eew"})

@@ -25,6 +25,7 @@ from publisher.web.auth import current_actor
 from publisher.web.bodies import read_json_object
 from publisher.web.context import FANOUT, SETTINGS, in_transaction
 from publisher.web.dashboard_stream import DASHBOARD_HUB, StreamEnded
+from publisher.web.path_ids import path_id
 from publisher.web.representations import json_response
 
 __all__ = ["KEEPALIVE_SECONDS", "RECONNECT_MILLISECONDS", "retry_and_enqueue", "routes"]
@@ -38,7 +39,7 @@ routes = web.RouteTableDef()
 
 
 def _alert_id(request: web.Request) -> int:
-    return int(request.match_info["alert_id"])
+    return path_id(request)
 
 
 @routes.get(r"/api/alerts/{alert_id:\d+}/dashboard")

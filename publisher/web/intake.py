@@ -25,6 +25,7 @@ from publisher.web.auth import bearer_token
 from publisher.web.bodies import CAP_MEDIA_TYPES
 from publisher.web.context import FANOUT, SETTINGS, SIGNER, in_transaction
 from publisher.web.errors import STATUS_BY_KIND, error_response
+from publisher.web.path_ids import path_id
 from publisher.web.representations import json_response
 
 __all__ = ["INTAKE_PATH", "add_intake"]
@@ -77,7 +78,7 @@ async def post_intake(request: web.Request) -> web.Response:
 
 @routes.get(INTAKE_PATH + "/{id:\\d+}")
 async def get_intake(request: web.Request) -> web.Response:
-    credential, intake_id = bearer_token(request), int(request.match_info["id"])
+    credential, intake_id = bearer_token(request), path_id(request, "id")
 
     def reading(session: Session) -> dict[str, Any]:
         agency = agency_for_credential(session, credential)

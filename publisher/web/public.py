@@ -29,6 +29,7 @@ from publisher.services.public_alerts import Card, card_of, cards_in_force, publ
 from publisher.store.models import utcnow
 from publisher.web.context import in_transaction
 from publisher.web.page_text import LABELS, district_label
+from publisher.web.path_ids import path_id
 from publisher.web.public_query import alert_filter, page_language
 from publisher.web.subscribers import DISTRICT_NAMES
 
@@ -105,7 +106,7 @@ async def alert_list(request: web.Request) -> web.Response:
 
 @routes.get(r"/alerts/{alert_id:\d+}")
 async def alert_page(request: web.Request) -> web.Response:
-    alert_id = int(request.match_info["alert_id"])
+    alert_id = path_id(request)
     language = page_language(request)
     card = await in_transaction(
         request, lambda session: card_of(public_alert(session, alert_id, utcnow()), language))
@@ -115,7 +116,7 @@ async def alert_page(request: web.Request) -> web.Response:
 
 @routes.get(r"/alerts/{alert_id:\d+}.cap")
 async def alert_cap(request: web.Request) -> web.Response:
-    alert_id = int(request.match_info["alert_id"])
+    alert_id = path_id(request)
 
     def latest(session: Session) -> tuple[bytes, str]:
         message = lifecycle.get_alert(session, alert_id).latest_message

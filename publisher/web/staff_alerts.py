@@ -20,6 +20,7 @@ from publisher.services.previews import PREVIEW_ROLES
 from publisher.store.models import Alert, AlertState
 from publisher.web.api import page_number
 from publisher.web.context import in_transaction
+from publisher.web.path_ids import path_id
 from publisher.web.staff_auth import ALL_ROLES, staff_route
 from publisher.web.staff_context import STAFF, staff_language
 from publisher.web.staff_pages import render
@@ -35,7 +36,7 @@ routes = web.RouteTableDef()
 
 
 def alert_id_of(request: web.Request) -> int:
-    return int(request.match_info["alert_id"])
+    return path_id(request)
 
 
 def level_of(content: dict[str, Any]) -> str:

@@ -41,6 +41,7 @@ from publisher.web.context import SETTINGS, SIGNER, in_transaction
 from publisher.web.district_map import MAP_SCRIPT_PATH
 from publisher.web.errors import error_response
 from publisher.web.fragments import render_fragment
+from publisher.web.path_ids import path_id
 from publisher.web.representations import json_response
 from publisher.web.subscribers import DISTRICT_NAMES
 
@@ -149,7 +150,7 @@ def reach_json(reach: Reach) -> dict[str, Any]:
 
 
 def _alert_id(request: web.Request) -> int:
-    return int(request.match_info["alert_id"])
+    return path_id(request)
 
 
 @routes.get(r"/api/alerts/{alert_id:\d+}/previews")
