@@ -146,7 +146,10 @@ class DistrictNode:
                                          "state": state.value})
         if state is MessageState.RELAYED:
             await self.relay.relay(stored_id, message)
-            self.queue_receipt(stored_id)
+        # Owed whatever became of it, shown or not (cancelled, superseded or
+        # expired on arrival): the receipt is how the center learns the node
+        # holds a message it caught up, whose push never got through.
+        self.queue_receipt(stored_id)
         return Applied(key, duplicate=False)
 
     def queue_receipt(self, message_id: int) -> None:

@@ -28,6 +28,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import tempfile
 import wave
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -182,12 +183,15 @@ class SpeechAudio:
 
     def _make(self, script: SpeechScript, repeat: int, path: Path) -> None:
         voice = self.voice_for(script.language)
-        speech_path = path.with_suffix(".speech.wav")
-        try:
+        # The engine's scratch file goes to a directory of its own, not the
+        # cache: pyttsx3 writes it from espeak-ng's thread, and a write that
+        # fails there (a full disk) never ends the utterance, so the engine
+        # would wait out its timeout. The cache then only takes the file we
+        # write here, whose failure is an OSError with its reason.
+        with tempfile.TemporaryDirectory(prefix="publisher-speech-") as scratch:
+            speech_path = Path(scratch) / "speech.wav"
             self.engine.synthesize(script.text, voice, self.rate, speech_path)
             speech = _speech_frames(speech_path, voice)
-        finally:
-            speech_path.unlink(missing_ok=True)
         pause = silence(_PAUSE_SECONDS, SAMPLE_RATE)
         with wave.open(str(path), "wb") as audio:
             audio.setnchannels(CHANNELS)

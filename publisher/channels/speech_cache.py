@@ -21,6 +21,8 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from publisher.channels.base import TransientChannelError
+
 __all__ = ["AUDIO_ROUTE", "AUDIO_SUFFIX", "AudioCache", "audio_path", "is_audio_key"]
 
 AUDIO_SUFFIX = ".wav"
@@ -63,11 +65,23 @@ class AudioCache:
 
         ``make`` writes the complete file to the path it is given (a
         temporary name in the same directory); it is called only when no
-        process has made the file yet.
+        process has made the file yet. Raises TransientChannelError naming
+        the directory when the file cannot be written there (a full disk):
+        nothing of it is left behind.
         """
         found = self.find(key)
         if found is not None:
             return found, False
+        try:
+            return self._make(key, make)
+        except OSError as error:
+            # A full or read-only disk is the machine's fault, not the alert's:
+            # transient, so the batch is tried again once space is freed.
+            raise TransientChannelError(
+                f"audio cache {self.directory}: cannot store the announcement"
+                f" ({error.strerror or error})") from error
+
+    def _make(self, key: str, make: Callable[[Path], None]) -> tuple[Path, bool]:
         self.directory.mkdir(parents=True, exist_ok=True)
         with self._locked():
             found = self.find(key)

@@ -12,7 +12,8 @@ A node's aggregated receipt names a message by (sender, identifier, sent)
 and counts its local devices per local channel. It is stored as a receipt
 of the district channel (``store_receipt``), which moves the node's
 delivery from SENT to DELIVERED, and its counts are kept per local channel
-for the API.
+for the API. A receipt of a message whose push never got through (the node
+caught it up from the stream) marks the delivery handed over first.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from publisher.channels.base import Channel, ReceiptError
+from publisher.channels.base import Channel, DeliveryStatus, ReceiptError
 from publisher.services.district_nodes import DISTRICT_CHANNEL
 from publisher.services.errors import InvalidInput, NotFound
 from publisher.services.receipts import StoredReceipt, store_receipt
@@ -135,6 +136,28 @@ def _node_delivery(session: Session, node: DistrictNode, body: Mapping[str, Any]
     return delivery
 
 
+def _handed_over_by_catch_up(session: Session, delivery: Delivery, provider_id: str) -> None:
+    """A node reports only what it holds, so a delivery whose push never got through was
+    handed over all the same, by the node's catch-up: it becomes SENT under the push's
+    provider id, for the receipt to move it on.
+
+    That is a delivery still queued between push retries, or one failed when
+    the retries ran out during a long outage (minutes): without this its
+    receipt would match nothing and the center would count a node that
+    shows the alert as failed. A push still in flight (SENDING) records
+    its own answer, and the receipt waits for it.
+    """
+    # One statement, conditional on the row as it is now: a push retry that
+    # claims the row meanwhile keeps it, and records its own answer.
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery.id, Delivery.provider_id.is_(None),
+               Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.FAILED)))
+        .values(status=DeliveryStatus.SENT, provider_id=provider_id, last_error=None,
+                sent_at=utcnow(), failed_at=None, final_at=None)
+        .execution_options(synchronize_session="fetch"))
+
+
 def record_node_receipt(session: Session, node: DistrictNode, channel: Channel[Any],
                         body: Mapping[str, Any]) -> StoredReceipt:
     """Record ``node``'s aggregated receipt of one message: its delivery moves, counts kept."""
@@ -142,9 +165,10 @@ def record_node_receipt(session: Session, node: DistrictNode, channel: Channel[A
     delivery = _node_delivery(session, node, body)
     raw = {**body, "node": node.code}
     try:
-        channel.parse_receipt(raw)
+        parsed = channel.parse_receipt(raw)
     except ReceiptError as error:
         raise InvalidInput(error.reason, field=error.field) from None
+    _handed_over_by_catch_up(session, delivery, parsed.provider_id)
     stored = store_receipt(session, channel, raw)
     now = utcnow()
     session.execute(delete(DistrictNodeCount).where(
