@@ -36,7 +36,7 @@ import logging
 import math
 import os
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -141,6 +141,16 @@ class MqttChannel(Channel[bytes]):
         return compact_json(message)
 
     def send(self, message: OutgoingMessage, targets: Sequence[TargetRef]) -> list[SendResult]:
+        return self.send_leaving_out(message, targets, frozenset())
+
+    def send_leaving_out(self, message: OutgoingMessage, targets: Sequence[TargetRef],
+                         published: Collection[TopicGroup]) -> list[SendResult]:
+        """``send``, less the publications of the groups in ``published``.
+
+        Those were put out already (the early warning's fast path publishes
+        before any delivery row exists): their targets are SENT all the same,
+        with the provider ids their acks name.
+        """
         results: list[SendResult] = []
         expires = alert_expires(message)
         now = datetime.now(UTC)
@@ -152,16 +162,26 @@ class MqttChannel(Channel[bytes]):
             else:
                 results.append(expired)
         groups = _grouped(live, results)
-        expires_in = None if expires is None else math.ceil((expires - now).total_seconds())
-        replaced = referenced_identifiers(message.alert)
-        payloads = self._payloads(message)
-        publications = [publication for group in groups for publication in (
-            *_forms(message, payloads, group, retain=True, expires_in=expires_in),
-            *_clears(group, replaced))]
+        publications = self.publications(message, [group for group in groups
+                                                   if group not in published], now)
         self.connection.publish(publications)
         results += self._sent(message, groups)
         _log_batch("mqtt terminals sent", message, len(publications), results)
         return results
+
+    def publications(self, message: OutgoingMessage, groups: Sequence[TopicGroup],
+                     now: datetime) -> list[Publication]:
+        """What reaches the terminals of ``groups``: the message retained in both forms,
+        and the clearing of those it replaces."""
+        if not groups:
+            return []
+        expires = alert_expires(message)
+        expires_in = None if expires is None else math.ceil((expires - now).total_seconds())
+        replaced = referenced_identifiers(message.alert)
+        payloads = self._payloads(message)
+        return [publication for group in groups for publication in (
+            *_forms(message, payloads, group, retain=True, expires_in=expires_in),
+            *_clears(group, replaced))]
 
     def cancel(self, message: OutgoingMessage, targets: Sequence[TargetRef]) -> list[SendResult]:
         """Clear what ``message`` (the Cancel) names, and publish the Cancel to those listening."""

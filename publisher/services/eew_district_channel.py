@@ -6,12 +6,16 @@ each district of a batch, the message as that district gets it
 batch, one round of the delivery service's bookkeeping, however many
 districts it spans. The signed XML is the center's, with every district's
 countdown; only what the channel renders changes.
+
+``published_view(channel, groups)`` is the MQTT channel less the topic
+groups the web process published already (``eew_terminals``): their
+terminals are recorded as sent without a second publication.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import cache
@@ -25,8 +29,9 @@ from publisher.channels.base import (
     TargetRef,
 )
 from publisher.channels.eew_text import for_district
+from publisher.channels.mqtt import MqttChannel, TopicGroup
 
-__all__ = ["district_view"]
+__all__ = ["district_view", "published_view"]
 
 # Districts of one batch handed to the channel at once.
 DISTRICTS_AT_ONCE = 8
@@ -77,3 +82,31 @@ def district_view(channel: Channel[Any],
                   district_of: Mapping[int, str | None]) -> Channel[Any]:
     """``channel`` sending each target the message of its district (by target id)."""
     return _view_class(type(channel))(channel, district_of)
+
+
+class _PublishedMqtt(Channel[bytes]):
+    name = MqttChannel.name
+    batch_size = MqttChannel.batch_size
+    idempotent_by_delivery_id = MqttChannel.idempotent_by_delivery_id
+
+    def __init__(self, inner: MqttChannel, published: Collection[TopicGroup]) -> None:
+        super().__init__(inner.options)
+        self.inner = inner
+        self.published = frozenset(published)
+
+    def render(self, message: OutgoingMessage, language: str) -> bytes:
+        return self.inner.render(message, language)
+
+    def send(self, message: OutgoingMessage, targets: Sequence[TargetRef]) -> list[SendResult]:
+        return self.inner.send_leaving_out(message, targets, self.published)
+
+    def cancel(self, message: OutgoingMessage, targets: Sequence[TargetRef]) -> list[SendResult]:
+        return self.inner.cancel(message, targets)
+
+    def parse_receipt(self, raw: Mapping[str, Any]) -> ParsedReceipt:
+        return self.inner.parse_receipt(raw)
+
+
+def published_view(channel: MqttChannel, published: Collection[TopicGroup]) -> Channel[Any]:
+    """``channel`` publishing to every group of a batch but those in ``published``."""
+    return _PublishedMqtt(channel, published)

@@ -8,11 +8,14 @@ warning never waits for a batch in hand. For each message the lane:
 
 1. finds its targets in the in-memory ``TargetIndex`` (no scan of the
    targets table), channel by channel, the fastest first (``LANE_ORDER``);
+   the MQTT terminals were published to by the web process already
+   (``eew_terminals``), and the message names the topic groups it reached;
 2. writes their delivery rows (idempotent, as every fan-out) and commits;
 3. sends its batches through the channel in a thread of the channel's own,
    each district of a batch with its own countdown (``district_view``), so
-   the terminals are published to while the boards are pushed and the SMS
-   rows are still being written.
+   the terminals are recorded while the boards are pushed and the SMS rows
+   are still being written. The groups already published are not published
+   again (``published_view``); a terminal the web process did not reach is.
 
 SMS is the exception: its receipts arrive on the binds of the worker
 process that sent it, which only pool processes read, so its batches go to
@@ -42,12 +45,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.cap.districts import DistrictTable
 from publisher.channels.base import Channel, DeliveryStatus, TransientChannelError
-from publisher.channels.mqtt import MqttChannel
+from publisher.channels.mqtt import MqttChannel, TopicGroup
 from publisher.channels.speaker import SpeakerChannel
 from publisher.services import audit, delivery
 from publisher.services.actors import Actor
 from publisher.services.delivery import insert_deliveries
-from publisher.services.eew_district_channel import district_view
+from publisher.services.eew_district_channel import district_view, published_view
 from publisher.services.eew_index import REFRESH_SECONDS, Reached, TargetIndex
 from publisher.services.targets import AreaSelection, reaches_only_test_targets
 from publisher.store.models import Delivery, Target
@@ -60,11 +63,13 @@ __all__ = [
     "EewLaneSender",
     "LaneDispatcher",
     "eew_queue",
+    "published_groups",
 ]
 
 log = logging.getLogger("publisher.eew")
 
 EEW_QUEUE = "eew"
+MQTT = MqttChannel.name
 # Channels in the order the lane plans them: the quickest to reach people first.
 LANE_ORDER = ("mqtt", "app", "led", "speaker", "memory", "wechat", "district", "sms", "feed")
 QUEUED_IN_LANE = frozenset({"sms"})
@@ -85,11 +90,32 @@ class EewLaneSender:
         self.celery = celery
         self.queue = eew_queue()
 
-    def send(self, message_id: int) -> None:
+    def send(self, message_id: int, published: Sequence[TopicGroup] = ()) -> None:
+        """``published``: the MQTT topic groups the caller reached already."""
+        body = {"message_id": message_id, "published": {MQTT: [list(group)
+                                                               for group in published]}}
         with self.celery.producer_or_acquire() as producer:
-            producer.publish({"message_id": message_id}, exchange=self.queue.exchange,
+            producer.publish(body, exchange=self.queue.exchange,
                              routing_key=EEW_QUEUE, declare=[self.queue], serializer="json",
                              retry=False)
+
+
+def published_groups(body: Mapping[str, Any]) -> frozenset[TopicGroup]:
+    """The MQTT topic groups a lane message says were published; none if it names none well."""
+    published = body.get("published")
+    listed = published.get(MQTT) if isinstance(published, dict) else None
+    if not isinstance(listed, list):
+        return frozenset()
+    groups: set[TopicGroup] = set()
+    for group in listed:
+        if not (isinstance(group, list) and len(group) == 3 and isinstance(group[0], str)
+                and isinstance(group[1], str) and isinstance(group[2], bool)):
+            # Publishing to every terminal again costs a repeat they drop; skipping one, a miss.
+            log.warning("early-warning lane: a published group is malformed; publishing to"
+                        " every terminal", extra={"group": repr(group)[:200]})
+            return frozenset()
+        groups.add((group[0], group[1], group[2]))
+    return frozenset(groups)
 
 
 def _lane_rank(channel: str) -> int:
@@ -127,8 +153,12 @@ class LaneDispatcher:
                 log.info("early-warning recordings ready", extra={
                     "recordings": len(made), "synthesised": sum(audio.made for audio in made)})
 
-    def dispatch(self, message_id: int) -> dict[str, int]:
-        """Plan and hand on every channel's deliveries; the number planned per channel."""
+    def dispatch(self, message_id: int,
+                 published: frozenset[TopicGroup] = frozenset()) -> dict[str, int]:
+        """Plan and hand on every channel's deliveries; the number planned per channel.
+
+        ``published``: the MQTT topic groups put out already, not published again.
+        """
         started = time.perf_counter()
         log.info("early warning on the lane", extra={"message_id": message_id,
                                                      "read_again": self.index.catch_up()})
@@ -144,7 +174,7 @@ class LaneDispatcher:
                 continue
             reached = targets.reached(selection, test_only=test_only, districts=self.districts)
             if reached:
-                planned[name] = self._plan_and_send(message_id, name, reached)
+                planned[name] = self._plan_and_send(message_id, name, reached, published)
                 handed_on_ms[name] = round((time.perf_counter() - started) * 1000, 2)
         with self.sessions() as session:
             audit.record(session, Actor.system("eew-lane"), "eew_fanout",
@@ -157,7 +187,8 @@ class LaneDispatcher:
                                                  "handed_on_ms": handed_on_ms})
         return planned
 
-    def _plan_and_send(self, message_id: int, channel: str, reached: Sequence[Reached]) -> int:
+    def _plan_and_send(self, message_id: int, channel: str, reached: Sequence[Reached],
+                       published: frozenset[TopicGroup]) -> int:
         district_of = {each.target_id: each.district_code for each in reached}
         with self.sessions() as session:
             _insert_waiting(session, message_id, channel, list(district_of))
@@ -167,11 +198,12 @@ class LaneDispatcher:
                                           Delivery.status.in_(_WAITING))))
             session.commit()
         for start in range(0, len(delivery_ids), self.batch_size):
-            self._hand_on(channel, district_of, delivery_ids[start:start + self.batch_size])
+            self._hand_on(channel, district_of, delivery_ids[start:start + self.batch_size],
+                          published)
         return len(delivery_ids)
 
     def _hand_on(self, channel: str, district_of: Mapping[int, str | None],
-                 delivery_ids: list[int]) -> None:
+                 delivery_ids: list[int], published: frozenset[TopicGroup]) -> None:
         if channel in QUEUED_IN_LANE:
             self.enqueue_lane_batch(channel, delivery_ids)
             return
@@ -179,14 +211,21 @@ class LaneDispatcher:
         if sender is None:
             sender = self._senders[channel] = ThreadPoolExecutor(
                 1, thread_name_prefix=f"eew-{channel}")
-        sender.submit(self._send, channel, district_of, delivery_ids)
+        sender.submit(self._send, channel, district_of, delivery_ids, published)
+
+    def _channel_less(self, name: str, published: frozenset[TopicGroup]) -> Channel[Any]:
+        channel = self.channel(name)
+        if published and isinstance(channel, MqttChannel):
+            return published_view(channel, published)
+        return channel
 
     def _send(self, channel: str, district_of: Mapping[int, str | None],
-              delivery_ids: list[int]) -> None:
+              delivery_ids: list[int], published: frozenset[TopicGroup]) -> None:
         started = time.perf_counter()
         try:
             outcome = delivery.send_batch(
-                self.sessions, district_view(self.channel(channel), district_of), delivery_ids)
+                self.sessions, district_view(self._channel_less(channel, published),
+                                             district_of), delivery_ids)
             log.info("early-warning batch sent", extra={
                 "channel": channel, "counts": outcome.counts,
                 "ms": round((time.perf_counter() - started) * 1000, 1)})
@@ -237,7 +276,7 @@ class EewLane(ConsumerMixin):
         message_id = body.get("message_id") if isinstance(body, dict) else None
         if isinstance(message_id, int):
             try:
-                self.dispatcher.dispatch(message_id)
+                self.dispatcher.dispatch(message_id, published_groups(body))
             except Exception:  # the outbox relay's ordinary fan-out still reaches everyone
                 log.exception("early warning not dispatched by the lane",
                               extra={"message_id": message_id})

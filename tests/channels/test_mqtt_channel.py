@@ -96,6 +96,25 @@ def test_a_batch_reaches_the_topics_of_its_districts_and_sectors_only(
     assert "description" not in compact["info"][0]
 
 
+def test_groups_published_already_are_left_out_and_their_terminals_are_sent_all_the_same(
+        broker: BrokerOptions, channel: MqttChannel, identity: tuple[Path, Path]) -> None:
+    message = signed_message(identity)
+    key = topic_key(message.identifier)
+    recorder = TopicRecorder(broker, f"alerts/+/+/+/{key}", f"alerts-test/+/+/+/{key}")
+    targets = [target(1, "110105", "school", "t-1"), target(2, "110108", "hospital", "t-2")]
+    with retained_cleared(broker, GROUPS, [message.identifier]), recorder.listening():
+        results = channel.send_leaving_out(message, targets, {SCHOOL})
+        expected = {alert_topic(*HOSPITAL[:2], form, message.identifier)
+                    for form in ("cap", "json")}
+        eventually(lambda: recorder.topics() == expected or None,
+                   f"the hospital's two topics, got {recorder.topics()}")
+
+    assert [(result.delivery_id, result.status, result.provider_id) for result in results] == [
+        (1, DeliveryStatus.SENT, provider_id("t-1", message.identifier)),
+        (2, DeliveryStatus.SENT, provider_id("t-2", message.identifier))]
+    assert len(recorder.received) == 2
+
+
 def test_a_terminal_that_connects_later_gets_the_alert_retained_and_not_after_the_cancel(
         broker: BrokerOptions, channel: MqttChannel, identity: tuple[Path, Path]) -> None:
     alert = signed_message(identity)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ from publisher.channels.mqtt import MqttChannel
 from publisher.channels.mqtt_client import BrokerOptions, MqttConnection, Publication
 from publisher.channels.mqtt_protocol import TerminalAck, ack_topic, provider_id, token_key
 from publisher.services.device_import import import_device_list
-from publisher.services.device_receipts import EarlyAcks
 from publisher.services.devices import device_spec
 from publisher.services.district_names import DistrictNames
 from publisher.services.errors import InvalidInput
@@ -33,9 +31,10 @@ from tests.channels.device_support import CONFIG_DISTRICTS, districts
 from tests.channels.mqtt_support import broker, eventually, retained_cleared
 from tests.integration.fanout_support import _identity as signing_identity
 from tests.integration.fanout_support import _postgres_factory, deliver_in_process, publish
+from tests.integration.terminal_support import channel, listener
 from tests.services import postgres_url
 
-__all__ = ["broker", "postgres_url"]
+__all__ = ["broker", "channel", "listener", "postgres_url"]
 
 Factory = sessionmaker[Session]
 NAMES = DistrictNames(load_districts(CONFIG_DISTRICTS))
@@ -48,29 +47,6 @@ CHAOYANG = [each for each in TERMINALS if each.district_code == "110105"]
 @pytest.fixture
 def factory(postgres_url: str) -> Factory:
     return _postgres_factory(postgres_url)
-
-
-@pytest.fixture
-def channel(broker: BrokerOptions) -> Iterator[MqttChannel]:
-    mqtt = MqttChannel({"host": broker.host, "port": broker.port})
-    yield mqtt
-    mqtt.close()
-
-
-@pytest.fixture
-def listener(broker: BrokerOptions, factory: Factory, channel: MqttChannel,
-             tmp_path: Path) -> Iterator[TerminalAckListener]:
-    client_id = f"acks-{uuid.uuid4().hex[:12]}"
-    running = TerminalAckListener(broker, client_id, factory, lambda: channel, EarlyAcks())
-    running.start()
-    assert running.connection.wait_connected(30)
-    yield running
-    running.stop()
-    # A clean start under the same id ends the persistent session on the shared broker.
-    ending = MqttConnection(broker, client_id)
-    ending.start()
-    assert ending.wait_connected(30)
-    ending.close()
 
 
 def rows(factory: Factory, message_id: int) -> dict[str, Delivery]:

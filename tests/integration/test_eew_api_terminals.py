@@ -1,0 +1,112 @@
+"""``POST /api/eew`` with MQTT terminals: the web process publishes to them itself, once the
+message is committed and before any delivery row, and answers with what it published."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from publisher.cap.districts import load_districts
+from publisher.cap.eew import Quake
+from publisher.cap.model import Status
+from publisher.channels.mqtt_client import BrokerOptions, MqttConnection, Received
+from publisher.channels.mqtt_protocol import alert_topic, topic_key
+from publisher.config import Settings, load_settings
+from publisher.services.device_import import import_device_list
+from publisher.services.district_names import DistrictNames
+from publisher.sim.eew_sender import build_eew_alert, sender_identity
+from publisher.sim.terminal import place_terminals
+from publisher.store.db import session_scope, upgrade_database
+from publisher.store.models import Delivery
+from publisher.web.eew import EEW_TERMINALS
+from tests.channels.device_support import CONFIG_DISTRICTS, districts
+from tests.channels.mqtt_support import DEADLINE, TopicRecorder, broker, retained_cleared
+from tests.integration.api_client import Api
+
+__all__ = ["broker"]
+
+pytestmark = pytest.mark.asyncio
+
+CAP = "application/cap+xml"
+CHAOYANG_SCHOOL = ("110105", "school", True)
+
+
+@pytest.fixture
+def ack_client_id(broker: BrokerOptions) -> Iterator[str]:
+    """The ack listener's own persistent session, ended after the test (the broker is shared:
+    the default id, one per host, would take over another installation's)."""
+    client_id = f"acks-{uuid.uuid4().hex[:12]}"
+    yield client_id
+    ending = MqttConnection(broker, client_id)
+    ending.start()
+    assert ending.wait_connected(30)
+    ending.close()
+
+
+@pytest.fixture
+def api_settings(tmp_path: Path, broker: BrokerOptions, ack_client_id: str) -> Settings:
+    settings = load_settings({}, data_dir=tmp_path)
+    upgrade_database(settings.database_url)
+    return replace(settings, channels=(*settings.channels, "mqtt"), channel_options={
+        **settings.channel_options,
+        "mqtt": {"host": broker.host, "port": broker.port, "ack_client_id": ack_client_id}})
+
+
+def ours(recorder: TopicRecorder, identifier: str) -> list[Received]:
+    """What was published for ``identifier`` (the shared broker holds other runs' retained
+    alerts; the clearing after the test is an empty payload)."""
+    return [received for received in recorder.received
+            if received.topic.endswith(f"/{topic_key(identifier)}") and received.payload]
+
+
+async def connected(api: Api) -> None:
+    fast_path = api.client.server.app[EEW_TERMINALS]
+    for _ in range(int(DEADLINE / 0.05)):
+        if fast_path.connected:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the fast path did not connect to the broker")
+
+
+async def test_the_web_process_publishes_to_the_terminals_before_any_delivery_row(
+        api: Api, api_settings: Settings, broker: BrokerOptions) -> None:
+    [terminal] = place_terminals(1, districts("110105"), ["school"], seed=3, is_test=True)
+    with session_scope(api.sessions) as session:
+        report = import_device_list(session, [terminal.entry()],
+                                    DistrictNames(load_districts(CONFIG_DISTRICTS)))
+        assert report.errors == []
+    await connected(api)
+    signed = sender_identity(api_settings.paths.data_dir).sign(
+        build_eew_alert(Quake(40.3, 116.2, 6.1), status=Status.EXERCISE))
+    recorder = TopicRecorder(broker, "alerts-test/110105/school/+/+")
+    with recorder.listening():
+        reply = await api.call("POST", "/api/eew", data=signed, content_type=CAP)
+        assert reply.status == 201, reply.body
+        identifier = reply.body["message"]["identifier"]
+        with retained_cleared(broker, [CHAOYANG_SCHOOL], [identifier]):
+            # The broker acknowledged both forms before the answer.
+            assert reply.body["terminal_groups_published"] == 1
+            assert set(reply.body["timings"]) >= {"plan_terminals_ms", "terminals_ms"}
+            for _ in range(int(DEADLINE / 0.05)):
+                if len(ours(recorder, identifier)) >= 2:
+                    break
+                await asyncio.sleep(0.05)
+    by_topic = {received.topic: received for received in ours(recorder, identifier)}
+    assert set(by_topic) == {alert_topic("110105", "school", form, identifier, test=True)
+                             for form in ("cap", "json")}
+    compact = json.loads(by_topic[alert_topic("110105", "school", "json", identifier,
+                                              test=True)].payload)
+    # Chaoyang's own countdown, which the center's message leaves out of its headline.
+    assert compact["info"][0]["headline"].endswith("秒后到达")
+    with session_scope(api.sessions) as session:
+        rows = session.scalar(select(func.count()).select_from(Delivery).where(
+            Delivery.message_id == reply.body["message"]["id"]))
+    # No worker runs here: the terminals were reached before any bookkeeping.
+    assert rows == 0
