@@ -121,6 +121,8 @@ def _worker(arguments: argparse.Namespace) -> int:
         argv += ["--concurrency", str(arguments.concurrency)]
     if arguments.pool:
         argv += ["--pool", arguments.pool]
+    if arguments.name:
+        argv += ["--hostname", arguments.name]
     if arguments.beat:
         argv += ["--beat", "--schedule", str(settings.paths.data_dir / BEAT_SCHEDULE_FILE)]
     try:
@@ -159,5 +161,8 @@ def add_serve_commands(commands: Any) -> None:
                         help="prefork (the default): a process per task; threads: tasks"
                              " share one process and its SMS binds, so that one batch"
                              " is sent while the one before is recorded (docs/sms.md)")
+    worker.add_argument("--name", metavar="NAME",
+                        help="the worker's node name (default celery@HOST); each worker on"
+                             " one host needs its own, e.g. sms@%%h")
     add_data_dir_option(worker)
     worker.set_defaults(handler=_worker)
