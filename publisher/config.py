@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from publisher.observability.redaction import redacted
+
 __all__ = ["ConfigError", "Paths", "Settings", "load_paths", "load_settings"]
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +72,12 @@ class Settings:
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ConfigError(f"batch_size: must be at least 1, not {self.batch_size}")
+
+    def __repr__(self) -> str:
+        # URLs and channel options hold passwords and tokens: a repr ends up in logs.
+        shown = ", ".join(f"{item.name}={redacted(getattr(self, item.name))!r}"
+                          for item in fields(self))
+        return f"Settings({shown})"
 
     @property
     def embedded(self) -> bool:

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from publisher.channels.base import DeliveryStatus
 from publisher.store.models import Delivery
 
-__all__ = ["BUCKET_STEPS", "MAX_BUCKETS", "Series", "bucket_step", "delivered_share_series"]
+__all__ = ["BUCKET_STEPS", "MAX_BUCKETS", "Series", "bucket_step", "delivered_share_series",
+           "epoch_seconds"]
 
 MAX_BUCKETS = 60
 BUCKET_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21_600,
@@ -50,7 +51,7 @@ def bucket_step(span_seconds: float) -> int:
     return BUCKET_STEPS[-1] * -(-int(span_seconds) // (BUCKET_STEPS[-1] * MAX_BUCKETS))
 
 
-def _epoch_seconds(dialect: str, column: Any) -> ColumnElement[Any]:
+def epoch_seconds(dialect: str, column: Any) -> ColumnElement[Any]:
     if dialect == "postgresql":
         return func.extract("epoch", column)
     # SQLite keeps times as UTC text, which julianday() reads.
@@ -78,7 +79,7 @@ def delivered_share_series(session: Session, message_id: int, published_at: date
                                            .where(*delivered))
     step = bucket_step((last - published_at).total_seconds() if last is not None else 0.0)
     dialect = session.get_bind().dialect.name
-    since = _epoch_seconds(dialect, Delivery.delivered_at) - published_at.timestamp()
+    since = epoch_seconds(dialect, Delivery.delivered_at) - published_at.timestamp()
     bucket = _bucket(dialect, since, step).label("bucket")
     counted: dict[str, list[tuple[int, int]]] = {}
     for channel, number, count in session.execute(

@@ -63,6 +63,7 @@ from publisher.channels.base import (
     TargetRef,
     TransientChannelError,
 )
+from publisher.observability.log_context import delivery_log_context
 from publisher.services.delivery_records import record_moves, record_parts
 from publisher.services.delivery_report import delivery_summary, list_deliveries
 from publisher.services.errors import NotFound
@@ -274,7 +275,8 @@ def _hand_over_here(session: Session, channel: Channel[Any], delivery_ids: list[
                     enqueue_batch: EnqueueBatch, *, retake_sending: bool = False) -> None:
     """Send a batch in this process; a batch the channel wants retried goes to its queue."""
     try:
-        _send(session, channel, delivery_ids, retake_sending=retake_sending)
+        with delivery_log_context(channel.name, delivery_ids):
+            _send(session, channel, delivery_ids, retake_sending=retake_sending)
     except TransientChannelError:
         session.commit()
         enqueue_batch(channel.name, delivery_ids)

@@ -23,7 +23,9 @@ from publisher.web import (
     eew,
     feeds,
     intake,
+    metrics,
     openapi,
+    probes,
     public,
     staff,
     staff_audit,
@@ -47,6 +49,7 @@ from publisher.web.rate_limit import (
     read_rate_limits,
 )
 from publisher.web.representations import json_response
+from publisher.web.request_logging import log_context_middleware
 from publisher.web.staff_auth import staff_middleware
 
 __all__ = ["create_app"]
@@ -74,12 +77,13 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings) -> web.Application:
     """The web application for ``settings``; the database must be migrated already."""
-    app = web.Application(middlewares=[error_middleware, rate_limit_middleware,
-                                       auth_middleware, staff_middleware],
+    app = web.Application(middlewares=[log_context_middleware, error_middleware,
+                                       rate_limit_middleware, auth_middleware, staff_middleware],
                           client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app[RATE_LIMITER] = RateLimiter(read_rate_limits(settings.rate_limits))
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(metrics.open_metrics)
     app.cleanup_ctx.append(subscribers.load_district_names)
     app.cleanup_ctx.append(audio.open_speech)
     app.cleanup_ctx.append(devices.open_devices)
@@ -107,4 +111,6 @@ def create_app(settings: Settings) -> web.Application:
     intake.add_intake(app)
     staff.add_staff_pages(app)
     app.router.add_get("/health", _health)
+    app.add_routes(probes.routes)
+    app.add_routes(metrics.routes)
     return app

@@ -32,7 +32,7 @@ from publisher.services.device_health import health_by_kind
 from publisher.services.sms_bind_states import binds_by_route
 from publisher.store.db import session_scope
 
-__all__ = ["CHECK_TIMEOUT_SECONDS", "HealthProbe"]
+__all__ = ["CHECK_TIMEOUT_SECONDS", "HealthProbe", "configured_sms_routes"]
 
 CHECK_TIMEOUT_SECONDS = 3.0
 
@@ -66,11 +66,8 @@ class HealthProbe:
             for kind, health in by_kind.items()}}
 
     def _sms_binds(self) -> dict[str, Any]:
-        configured = [route.name for route in read_routes(self.celery.channel_options("sms"))
-                      if isinstance(route, RouteSettings)] if "sms" in self.settings.channels \
-            else []
         with session_scope(self.sessions) as session:
-            by_route = binds_by_route(session, configured)
+            by_route = binds_by_route(session, configured_sms_routes(self.settings, self.celery))
         bound = sum(binds.bound for binds in by_route.values() if binds)
         total = sum(binds.total for binds in by_route.values() if binds)
         unknown = [route for route, binds in by_route.items() if binds is None]
@@ -88,6 +85,16 @@ class HealthProbe:
             return type(channel).__qualname__
         return check
 
+    async def ready(self) -> tuple[bool, dict[str, Any]]:
+        """(ready, the report): can this web application serve, its database and broker answering.
+
+        What a load balancer asks; the channels, binds and devices are left to ``report``.
+        """
+        database, broker = await asyncio.gather(_run(self._database), _run(self._broker))
+        ready = database["ok"] and broker["ok"]
+        return ready, {"status": "ok" if ready else "failing", "database": database,
+                       "broker": broker}
+
     async def report(self) -> tuple[bool, dict[str, Any]]:
         """(all ok, the report): each part ``{"ok": bool, "detail": str}``."""
         checks: dict[str, Callable[[], str | dict[str, Any]]] = {
@@ -102,6 +109,14 @@ class HealthProbe:
         healthy = all(part["ok"] for part in parts.values())
         return healthy, {"status": "ok" if healthy else "failing", **report,
                          "sms_binds": sms_binds}
+
+
+def configured_sms_routes(settings: Settings, celery: PublisherCelery) -> list[str]:
+    """The SMPP routes of the installation's SMS channel, by name (none without the channel)."""
+    if "sms" not in settings.channels:
+        return []
+    return [route.name for route in read_routes(celery.channel_options("sms"))
+            if isinstance(route, RouteSettings)]
 
 
 async def _run(check: Callable[[], str | dict[str, Any]]) -> dict[str, Any]:

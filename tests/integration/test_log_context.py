@@ -1,0 +1,60 @@
+"""The alert identifier and delivery ids on the log lines of a task and of a web request."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+from structlog.contextvars import get_contextvars
+
+from publisher.channels.base import DeliveryStatus
+from publisher.cli_logging import LOG_FORMAT_VARIABLE, configure_logging
+from publisher.observability.log_context import batch_log_context, message_log_context
+from publisher.store.models import Delivery, Target
+from publisher.web.request_logging import log_context_middleware
+from tests.integration.fanout_support import publish
+
+Factory = sessionmaker[Session]
+
+
+def test_a_batch_binds_its_alert_channel_and_deliveries(session_factory: Factory) -> None:
+    with session_factory() as session:
+        message = publish(session)
+        target = Target(channel="memory", address="m-1", is_test=True)
+        session.add(target)
+        session.flush()
+        delivery = Delivery(message_id=message.id, channel="memory", target_id=target.id,
+                            status=DeliveryStatus.QUEUED)
+        session.add(delivery)
+        session.commit()
+        identifier, message_id, delivery_id = message.identifier, message.id, delivery.id
+    with batch_log_context(session_factory, "memory", [delivery_id]):
+        assert get_contextvars() == {"alert_identifier": identifier, "channel": "memory",
+                                     "delivery_ids": [delivery_id]}
+    assert get_contextvars() == {}
+    with message_log_context(session_factory, message_id):
+        assert get_contextvars() == {"alert_identifier": identifier, "message_id": message_id}
+    assert get_contextvars() == {}
+
+
+@pytest.mark.asyncio
+async def test_each_request_names_what_its_path_names(aiohttp_client, capsys) -> None:
+    async def handler(_request: web.Request) -> web.Response:
+        logging.getLogger("publisher.web.test").info("handled")
+        return web.Response(text="ok")
+
+    app = web.Application(middlewares=[log_context_middleware])
+    app.router.add_post(r"/api/alerts/{alert_id:\d+}/approve", handler)
+    app.router.add_get("/health/live", handler)
+    configure_logging(environ={LOG_FORMAT_VARIABLE: "json"})
+    client: TestClient = await aiohttp_client(app)
+    assert (await client.post("/api/alerts/17/approve")).status == 200
+    assert (await client.get("/health/live")).status == 200
+    handled = [json.loads(line) for line in capsys.readouterr().err.splitlines()
+               if '"handled"' in line]
+    assert [(line.get("alert_id"), line["method"], line["path"]) for line in handled] == [
+        ("17", "POST", "/api/alerts/17/approve"), (None, "GET", "/health/live")]
