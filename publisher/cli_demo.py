@@ -55,7 +55,13 @@ from publisher.demo_nodes import DemoNodes, node_options
 from publisher.demo_nodes_walkthrough import NodeWalkthrough, print_nodes
 from publisher.demo_public_walkthrough import PublicWalkthrough
 from publisher.demo_sms import DEMO_SUBSCRIBERS, DLR_DELAY, DemoSmsc, ensure_subscribers, sms_route
-from publisher.demo_sms_failover import DEFAULT_TWILIO_PORT, DemoTwilio, print_failover, rest_route
+from publisher.demo_sms_failover import (
+    DEFAULT_TWILIO_PORT,
+    DRILL_SUBSCRIBERS,
+    DemoTwilio,
+    print_failover,
+    rest_route,
+)
 from publisher.demo_walkthrough import (
     DEMO_STATUS,
     DemoPeople,
@@ -375,6 +381,8 @@ def _demo(arguments: argparse.Namespace) -> int:
 
     def subscribe(session: Session) -> None:
         ensure_subscribers(session, is_test=is_test)
+        if second_route is not None:
+            ensure_subscribers(session, is_test=is_test, subscribers=DRILL_SUBSCRIBERS)
         if wechat_options is not None:
             ensure_followers(session, is_test=is_test)
 

@@ -18,7 +18,7 @@ import shlex
 import sys
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -45,12 +45,15 @@ from publisher.sim.smsc_control import control_app
 from publisher.sim.smsc_state import PartLog, ReassembledMessage
 from publisher.store.models import ContactKind, Target
 
-__all__ = ["DEMO_SUBSCRIBERS", "START_PATH", "STOP_PATH", "DemoSmsc", "SmsTally",
+__all__ = ["DEMO_SUBSCRIBERS", "START_PATH", "STOP_PATH", "DemoGroup", "DemoSmsc", "SmsTally",
            "ensure_subscribers", "reached_addresses", "reached_numbers", "sms_route", "tally"]
 
-# (district, language, numbers): Chinese texts in Chaoyang, English ones in Haidian.
-DEMO_SUBSCRIBERS = (("110105", "zh-CN", ("+8613800000101", "+8613800000102")),
-                    ("110108", "en-US", ("+8613800000201", "+8613800000202")))
+# (district, language, numbers) of some demo subscribers.
+DemoGroup = tuple[str, str, tuple[str, ...]]
+# Chinese texts in Chaoyang, English ones in Haidian.
+DEMO_SUBSCRIBERS: tuple[DemoGroup, ...] = (
+    ("110105", "zh-CN", ("+8613800000101", "+8613800000102")),
+    ("110108", "en-US", ("+8613800000201", "+8613800000202")))
 # Seconds from acceptance to the delivery receipt: soon, but visibly after the send.
 DLR_DELAY = 0.5
 _POLL_SECONDS = 0.2
@@ -76,13 +79,14 @@ def sms_route(settings: Settings) -> RouteSettings:
     return smpp[0]
 
 
-def ensure_subscribers(session: Session, *, is_test: bool) -> int:
+def ensure_subscribers(session: Session, *, is_test: bool,
+                       subscribers: Iterable[DemoGroup] = DEMO_SUBSCRIBERS) -> int:
     """Make the demo subscribers that do not exist yet; returns how many were made.
 
     Existing ones stay as they are: a number that texted TD stays unsubscribed.
     """
     made = 0
-    for district, language, numbers in DEMO_SUBSCRIBERS:
+    for district, language, numbers in subscribers:
         for number in numbers:
             address = normalise_msisdn(number)
             if find_subscriber(session, ContactKind.MSISDN, address) is not None:

@@ -8,26 +8,63 @@ to the route's ``public_url``, which must be the demo's own address; every
 text it takes is appended to ``DATA_DIR/twilio/messages.jsonl``.
 The SMSC's outage, which moves the traffic to this route, is switched on
 the SMSC simulator's control port (``demo_sms``: ``/smsc/stop``).
+
+The failover drill: with a second route the demo also has a few hundred
+test subscribers in Dongcheng (``DRILL_SUBSCRIBERS``), so that an alert for
+Dongcheng (``drill_alert_content``) takes several seconds over the SMSC, at
+the route's rate: stopped during it, the SMSC keeps what its binds already
+took, and the rest of the alert goes over this route.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+from publisher.cap.districts import GB_T_2260
+from publisher.cap.model import Area, Info, NamedValue
 from publisher.channels.base import PermanentChannelError
 from publisher.channels.sms_routes import read_routes
 from publisher.channels.twilio_options import INBOUND_PATH, RestRouteSettings
 from publisher.cli_errors import UsageError
 from publisher.config import Settings
-from publisher.demo_sms import DLR_DELAY, START_PATH, STOP_PATH
+from publisher.demo_sms import DLR_DELAY, START_PATH, STOP_PATH, DemoGroup
+from publisher.demo_walkthrough import DEMO_STATUS, alert_content
+from publisher.sample_alert import rainstorm_red_warning
 from publisher.services.subscribers import SMS_CHANNEL
 from publisher.sim.twilio import TextTaken, TwilioSimConfig, TwilioSimulator, TwilioSimulatorThread
 
-__all__ = ["DEFAULT_TWILIO_PORT", "TWILIO_LOG", "DemoTwilio", "print_failover", "rest_route"]
+__all__ = ["DEFAULT_TWILIO_PORT", "DRILL_DISTRICT", "DRILL_NUMBERS", "DRILL_SUBSCRIBERS",
+           "TWILIO_LOG", "DemoTwilio", "drill_alert_content", "print_failover", "rest_route"]
 
 DEFAULT_TWILIO_PORT = 8705
 TWILIO_LOG = Path("twilio") / "messages.jsonl"
+# Dongcheng: no demo subscriber, board or node of the other walk-throughs is there.
+DRILL_DISTRICT = ("110101", "北京市东城区", "Dongcheng District, Beijing")
+# Enough texts (two or three parts each) for several seconds at the SMSC route's rate.
+DRILL_NUMBERS = tuple(f"+86138000{index:05d}" for index in range(10_000, 10_300))
+DRILL_SUBSCRIBERS: tuple[DemoGroup, ...] = ((DRILL_DISTRICT[0], "zh-CN", DRILL_NUMBERS[0::2]),
+                                            (DRILL_DISTRICT[0], "en-US", DRILL_NUMBERS[1::2]))
+
+
+def _for_drill_district(info: Info) -> Info:
+    code, chinese, english = DRILL_DISTRICT
+    in_chinese = info.language == "zh-CN"
+    description = ("预计未来3小时东城区降雨量将达100毫米以上。" if in_chinese
+                   else "More than 100 mm of rain is expected in Dongcheng within 3 hours.")
+    return replace(info, areas=(Area(area_desc=chinese if in_chinese else english,
+                                     geocodes=(NamedValue(GB_T_2260, code),)),),
+                   description=description)
+
+
+def drill_alert_content(now: datetime) -> dict[str, Any]:
+    """The failover drill's alert: the sample rainstorm warning, for Dongcheng."""
+    sample = rainstorm_red_warning(now, status=DEMO_STATUS)
+    return alert_content(replace(sample, infos=tuple(_for_drill_district(info)
+                                                     for info in sample.infos)))
 
 
 def rest_route(settings: Settings, twilio_port: int, demo_port: int) -> RestRouteSettings | None:
@@ -93,3 +130,7 @@ def print_failover(twilio: DemoTwilio, smsc_control_url: str) -> None:
     print(f"           SMSC outage: curl -X POST {smsc_control_url}{STOP_PATH} during an alert"
           f" moves the rest of it to route {route.name} (the audit log says sms_failover);"
           f" curl -X POST {smsc_control_url}{START_PATH} ends it")
+    code, chinese, english = DRILL_DISTRICT
+    print(f"           failover drill: {len(DRILL_NUMBERS)} test subscribers in {english}"
+          f" ({chinese}, {code}), {DRILL_NUMBERS[0]} to {DRILL_NUMBERS[-1]}: an alert for"
+          f" {code} takes several seconds over the SMSC; stop it during the alert")

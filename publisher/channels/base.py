@@ -124,7 +124,8 @@ class TargetRef:
 
     A device (an LED board, a speaker) also gives its own id, which its acks
     name, and its capabilities (board size, colours, languages, formats):
-    both stay empty for every other target.
+    both stay empty for every other target. ``districts`` (its own and those
+    it follows) are given only to a channel that ``reads_target_districts``.
     """
 
     delivery_id: int
@@ -135,6 +136,7 @@ class TargetRef:
     device_id: str | None = None
     capabilities: Mapping[str, Any] = field(
         default_factory=lambda: MappingProxyType({}), hash=False)
+    districts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +153,9 @@ class SendResult:
     handed over again after the provider's answer was lost: the receiver may
     get each of those twice. ``retire_target``: the provider says the
     address will never take a message again (a WeChat user who unfollowed,
-    errcode 43004); the delivery service retires the target.
+    errcode 43004); the delivery service retires the target. ``num_segments``:
+    the SMS segments the message took, when the provider says (or the channel
+    knows) it.
     """
 
     delivery_id: int
@@ -161,6 +165,7 @@ class SendResult:
     parts: tuple[str, ...] = ()
     duplicates: int = 0
     retire_target: bool = False
+    num_segments: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +216,12 @@ class Channel(ABC, Generic[Rendering]):
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options: Mapping[str, Any] = dict(options or {})
+
+    @property
+    def reads_target_districts(self) -> bool:
+        """Whether ``send`` reads each target's ``districts``: the delivery service looks
+        them up only then (the SMS channel, when a route is for some districts only)."""
+        return False
 
     @abstractmethod
     def render(self, message: OutgoingMessage, language: str) -> Rendering:

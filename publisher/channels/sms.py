@@ -39,6 +39,10 @@ same rendered text goes there whole, the provider segments it, and its
 status callbacks are this channel's receipts too (``parse_receipt``). A
 batch sent over a route because those before it were down notes the
 failover on each delivery and for the audit log (``sms_failover``).
+An SMPP route is handed a batch as fast as its binds send it (``_feed``):
+when its binds go down (or its SMSC stops answering) in the middle of a
+batch, the texts not handed to a bind yet go over the next route that is
+up (``_send_over``), those handed stay with their bind.
 
 Options (``channel_options["sms"]``): the routes (see ``sms_routes``),
 ``bind_timeout`` (seconds a send waits for a bind to come up, 5) and
@@ -50,10 +54,13 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import queue
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from publisher.channels import sms_receipts
@@ -68,7 +75,7 @@ from publisher.channels.base import (
     TargetRef,
     TransientChannelError,
 )
-from publisher.channels.smpp_bind import Bind, InboundMessage, SubmitPart
+from publisher.channels.smpp_bind import Bind, BindState, InboundMessage, SubmitPart
 from publisher.channels.sms_encoding import (
     EncodedSms,
     ReferenceAllocator,
@@ -76,7 +83,14 @@ from publisher.channels.sms_encoding import (
     encode_sms,
 )
 from publisher.channels.sms_failover import FailoverLog
-from publisher.channels.sms_routes import Route, Routes, RouteSettings, provider_id, read_routes
+from publisher.channels.sms_routes import (
+    Choice,
+    Route,
+    Routes,
+    RouteSettings,
+    provider_id,
+    read_routes,
+)
 from publisher.channels.sms_text import DEFAULT_SIGNATURE, render_sms
 from publisher.channels.sms_twilio import RestRoute, parse_status_callback
 from publisher.channels.twilio_client import RestMessage
@@ -87,7 +101,12 @@ log = logging.getLogger(__name__)
 
 # The item of a reply in a submission: replies have no delivery row.
 _REPLY = 0
-_NO_ROUTE = "no route carries this number: every route is limited to other prefixes"
+_NO_ROUTE = ("no route carries this number: every route is limited to other prefixes"
+             " or districts")
+# Seconds of sending a send keeps ahead of each bind.
+_AHEAD_SECONDS = 0.5
+# How often a send waiting to hand more looks whether its route's binds are still up.
+_BIND_CHECK_SECONDS = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +126,31 @@ class _PartOutcome:
     @property
     def answered(self) -> bool:
         return self.message_id is not None or self.command_status is not None
+
+
+@dataclass(slots=True)
+class _Feeding:
+    """One send's texts on their way to a route's binds (``SmsChannel._feed``)."""
+
+    send: int
+    route: Route
+    binds: list[Bind]
+    # The parts of each text handed to a bind, by its item.
+    submitted: dict[int, list[_PartKey]] = field(default_factory=dict)
+    # Parts handed to each bind (by its index), to take off its load at the end.
+    queued: dict[int, int] = field(default_factory=dict)
+    deadline: float = 0.0
+    # The SMSC answered nothing for longer than a response may take, its binds bound.
+    stalled: bool = False
+    failed: list[SendResult] = field(default_factory=list)
+    left_texts: list[_Text] = field(default_factory=list)
+    left: list[TargetRef] = field(default_factory=list)
+
+
+def _ahead(route: RouteSettings, binds: int) -> int:
+    """Parts a send keeps handed to a route's binds and unanswered: half a second of sending
+    (a window at least) for each, so little waits on a bind when the route goes down."""
+    return binds * max(route.window, math.ceil(route.rate * _AHEAD_SECONDS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +186,7 @@ class _Events:
         target = (self._channel.receipts if message.is_receipt
                   else self._channel.mobile_originated)
         target.put(message)
+        self._channel.arrived.set()
 
 
 class SmsChannel(Channel[str]):
@@ -158,13 +203,17 @@ class SmsChannel(Channel[str]):
         self.signature = str(self.options.get("signature", DEFAULT_SIGNATURE))
         self.receipts: queue.SimpleQueue[InboundMessage] = queue.SimpleQueue()
         self.mobile_originated: queue.SimpleQueue[InboundMessage] = queue.SimpleQueue()
+        self.arrived = threading.Event()
+        self._binds: dict[str, Bind] = {}
         self.routes = Routes(read_routes(self.options), _Events(self))
         self.failovers = FailoverLog()
         self._references = ReferenceAllocator()
         self._answered = threading.Condition()
         self._outcomes: dict[_PartKey, _PartOutcome] = {}
-        # Parts of each send (by its number) still waiting for the SMSC's answer.
+        # Parts of each send (by its number) handed over and waiting for the
+        # SMSC's answer, and how few of them wake the send.
         self._unanswered: dict[int, int] = {}
+        self._low_water: dict[int, int] = {}
         # Parts handed to each bind (by its id) by sends that still wait.
         self._queued: dict[int, int] = {}
         self._sends = itertools.count(1)
@@ -186,24 +235,65 @@ class SmsChannel(Channel[str]):
             was_answered = outcome.answered
             change(outcome)
             if outcome.answered and not was_answered:
-                # The sender waits for its last answer, not each one: with a
-                # thousand parts, waking it for each would cost it more than
-                # the parts themselves.
+                # The sender waits for its low water (to hand more) or its last
+                # answer, not each one: with a thousand parts, waking it for
+                # each would cost it more than the parts themselves.
                 self._unanswered[part.send] -= 1
-                if not self._unanswered[part.send]:
+                if self._unanswered[part.send] <= self._low_water[part.send]:
                     self._answered.notify_all()
+
+    @property
+    def reads_target_districts(self) -> bool:
+        return self.routes.by_district
 
     def send(self, message: OutgoingMessage, targets: Sequence[TargetRef]) -> list[SendResult]:
         assigned, unroutable = self.routes.assign(targets, self.bind_timeout)
         results = [SendResult(target.delivery_id, None, DeliveryStatus.FAILED, _NO_ROUTE)
                    for target in unroutable]
         for choice, group in assigned:
-            if isinstance(choice.route, RestRoute):
-                sent = choice.route.send(self._rest_texts(message, group))
-            else:
-                sent = self._send_smpp(message, choice.route, choice.binds, group)
-            results += self.failovers.noted(message, choice, sent)
+            results += self._send_over(message, choice, group, 2 * len(choice.candidates))
         return results
+
+    def _send_over(self, message: OutgoingMessage, choice: Choice, targets: Sequence[TargetRef],
+                   moves: int) -> list[SendResult]:
+        """The targets over the chosen route; what of them it never took goes over the next.
+
+        An SMPP route is fed as fast as its binds send: when every one of its
+        binds goes down, the targets not yet handed to a bind move to the
+        next route that is up (``moves`` times at most, for routes that
+        flap), while those already handed stay with their bind, which may
+        have put them on the wire.
+        """
+        if isinstance(choice.route, RestRoute):
+            return self.failovers.noted(
+                message, choice, choice.route.send(self._rest_texts(message, targets)))
+        feeding = self._feed_smpp(message, choice.route, choice.binds, targets)
+        try:
+            moved = (self._move(message, choice, feeding.left, moves, stalled=feeding.stalled)
+                     if feeding.left else [])
+        finally:
+            sent = self._collect(feeding)
+        return self.failovers.noted(message, choice, sent) + moved
+
+    def _move(self, message: OutgoingMessage, choice: Choice, targets: Sequence[TargetRef],
+              moves: int, *, stalled: bool) -> list[SendResult]:
+        """Targets the chosen route never took, over the route up now; QUEUED when none is."""
+        went = "stopped answering" if stalled else "went down"
+        reason = f"route {choice.route.name} {went} before it took this"
+        try:
+            if moves <= 0:
+                raise TransientChannelError(f"{reason}, and so did every route since")
+            following = self.routes.choose(
+                self.bind_timeout, choice.candidates,
+                not_answering=(choice.route.name,) if stalled else ())
+        except TransientChannelError as error:
+            return [SendResult(target.delivery_id, None, DeliveryStatus.QUEUED,
+                               f"{reason}; {error.reason}") for target in targets]
+        log.warning("sms batch moved", extra={"alert_identifier": message.identifier,
+                                              "route": choice.route.name,
+                                              "to_route": following.route.name,
+                                              "deliveries": len(targets)})
+        return self._send_over(message, following, targets, moves - 1)
 
     def _rest_texts(self, message: OutgoingMessage, targets: Sequence[TargetRef]
                     ) -> list[RestMessage]:
@@ -214,8 +304,8 @@ class SmsChannel(Channel[str]):
         return [RestMessage(target.delivery_id, target.address, texts[target.language])
                 for target in targets]
 
-    def _send_smpp(self, message: OutgoingMessage, route: Route, binds: Sequence[Bind],
-                   targets: Sequence[TargetRef]) -> list[SendResult]:
+    def _feed_smpp(self, message: OutgoingMessage, route: Route, binds: Sequence[Bind],
+                   targets: Sequence[TargetRef]) -> _Feeding:
         failed: list[SendResult] = []
         texts: list[_Text] = []
         # A batch has a handful of languages and up to a thousand targets: each
@@ -236,11 +326,14 @@ class SmsChannel(Channel[str]):
                 continue
             texts.append(_Text(target.delivery_id, target.address,
                                text.with_reference(self._references.allocate())))
-        outcomes = self._submit(route, binds, texts)
+        feeding = self._feed(route, binds, texts)
+        feeding.failed = failed
+        by_id = {target.delivery_id: target for target in targets}
+        feeding.left = [by_id[text.item] for text in feeding.left_texts]
         log.info("sms batch submitted", extra={"alert_identifier": message.identifier,
-                                               "route": route.name, "deliveries": len(texts)})
-        return failed + [self._result(route.settings, delivery_id, parts)
-                         for delivery_id, parts in outcomes.items()]
+                                               "route": route.name,
+                                               "deliveries": len(feeding.submitted)})
+        return feeding
 
     def send_reply(self, address: str, text: str, language: str) -> list[str]:
         """Send ``text`` to one E.164 ``address`` now; the provider ids of its parts.
@@ -260,8 +353,9 @@ class SmsChannel(Channel[str]):
             encoded = self._encode(self.signed(text, language), route.settings)
         except SmsEncodingError as error:
             raise PermanentChannelError(f"{error.field}: {error.reason}") from None
-        outcomes = self._submit(route, binds, [_Text(_REPLY, address, encoded)])
-        result = self._result(route.settings, _REPLY, outcomes[_REPLY])
+        feeding = self._feed(route, binds, [_Text(_REPLY, address, encoded)])
+        [result] = self._collect(feeding) or [
+            SendResult(_REPLY, None, DeliveryStatus.QUEUED, "every bind went down")]
         # No number in the reason: it ends up in logs.
         reason = f"reply over route {route.name}: {result.error}"
         if result.status is DeliveryStatus.FAILED:
@@ -280,25 +374,71 @@ class SmsChannel(Channel[str]):
         return encode_sms(text, self._references.allocate(),
                           use_message_payload=route.message_payload)
 
-    def _submit(self, route: Route, binds: Sequence[Bind], texts: Iterable[_Text]
-                ) -> dict[int, list[_PartOutcome]]:
-        """Hand the texts to the binds (each text whole to one) and wait for the SMSC's answers."""
-        send = next(self._sends)
-        settings = route.settings
-        submitted: dict[int, list[_PartKey]] = {}
+    def _feed(self, route: Route, binds: Sequence[Bind], texts: Iterable[_Text]) -> _Feeding:
+        """Hand the texts to the route's bound binds, each text whole to one, as they send them.
+
+        The binds get about half a second of sending ahead of them (``_ahead``),
+        more as the SMSC answers. When every bind of the route goes down, or
+        the SMSC answers none of what it has for longer than a response may
+        take (``stalled``), the texts not handed yet are ``left_texts``, free
+        to go over another route. ``_collect`` waits for the answers to what
+        was handed.
+        """
+        feeding = _Feeding(next(self._sends), route, list(binds))
+        waiting = deque(texts)
+        limit = _ahead(route.settings, len(binds))
+        patience = route.settings.response_timeout + limit / route.settings.rate
+        with self._answered:
+            self._unanswered[feeding.send] = 0
+            self._low_water[feeding.send] = limit // 2
+        try:
+            answered_at, unanswered = time.monotonic(), 0
+            while waiting:
+                live = [index for index, bind in enumerate(binds)
+                        if bind.state is BindState.BOUND]
+                if not live:
+                    break
+                with self._answered:
+                    room = limit - self._unanswered[feeding.send]
+                if room > 0:
+                    self._hand(feeding, live, waiting, room)
+                    continue
+                with self._answered:
+                    self._answered.wait_for(
+                        lambda: self._unanswered[feeding.send] <= limit // 2,
+                        timeout=_BIND_CHECK_SECONDS)
+                    if self._unanswered[feeding.send] != unanswered:
+                        answered_at, unanswered = time.monotonic(), self._unanswered[feeding.send]
+                if time.monotonic() - answered_at > patience:
+                    feeding.stalled = True
+                    break
+        except BaseException:
+            self._release(feeding)
+            raise
+        feeding.left_texts = list(waiting)
+        return feeding
+
+    def _hand(self, feeding: _Feeding, live: Sequence[int], waiting: deque[_Text],
+              room: int) -> None:
+        """Hand texts to the live binds until ``room`` parts are handed (or none waits)."""
+        settings = feeding.route.settings
         by_bind: dict[int, list[SubmitPart]] = {}
         # Each text goes whole to the bind with the fewest parts to send, those
         # queued by other sends included: binds given texts in turn would get
         # every long (Chinese) text on one of them when they come evenly spaced,
         # and the others would idle while it finishes.
         with self._answered:
-            loads = [self._queued.get(id(bind), 0) for bind in binds]
-        for text in texts:
+            loads = {index: self._queued.get(id(feeding.binds[index]), 0) for index in live}
+        handed: list[_PartKey] = []
+        while waiting and room > 0:
+            text = waiting.popleft()
             encoded = text.encoded
-            keys = [_PartKey(send, text.item, sequence)
+            keys = [_PartKey(feeding.send, text.item, sequence)
                     for sequence in range(1, encoded.part_count + 1)]
-            submitted[text.item] = keys
-            lightest = loads.index(min(loads))
+            feeding.submitted[text.item] = keys
+            handed += keys
+            room -= len(keys)
+            lightest = min(loads, key=loads.__getitem__)
             loads[lightest] += encoded.part_count
             by_bind.setdefault(lightest, []).extend(
                 SubmitPart(key, _international(text.address), octets, encoded.data_coding,
@@ -308,34 +448,47 @@ class SmsChannel(Channel[str]):
                            use_message_payload=encoded.uses_message_payload)
                 for key, octets in zip(keys, encoded.parts, strict=True))
         with self._answered:
-            self._outcomes.update({key: _PartOutcome() for keys in submitted.values()
-                                   for key in keys})
-            self._unanswered[send] = sum(map(len, submitted.values()))
+            self._outcomes.update({key: _PartOutcome() for key in handed})
+            self._unanswered[feeding.send] += len(handed)
             # Sends of other tasks of this process may have parts queued on the
             # same binds: the bind paces those first, and the wait allows for them.
-            ahead = max((self._queued.get(id(binds[index]), 0) + len(parts)
-                         for index, parts in by_bind.items()), default=0)
+            ahead = 0
             for index, parts in by_bind.items():
-                self._queued[id(binds[index])] = self._queued.get(id(binds[index]), 0) + len(parts)
-        try:
-            for bind_index, parts in by_bind.items():
-                binds[bind_index].submit(parts)
-            return self._wait(send, submitted, settings.response_timeout + ahead / settings.rate)
-        finally:
-            with self._answered:
-                del self._unanswered[send]
-                for index, parts in by_bind.items():
-                    self._queued[id(binds[index])] -= len(parts)
-                for keys in submitted.values():
-                    for key in keys:
-                        self._outcomes.pop(key, None)
+                bind = id(feeding.binds[index])
+                self._queued[bind] = self._queued.get(bind, 0) + len(parts)
+                feeding.queued[index] = feeding.queued.get(index, 0) + len(parts)
+                ahead = max(ahead, self._queued[bind])
+        feeding.deadline = max(feeding.deadline, time.monotonic() + settings.response_timeout
+                               + ahead / settings.rate)
+        for index, parts in by_bind.items():
+            feeding.binds[index].submit(parts)
 
-    def _wait(self, send: int, submitted: Mapping[int, list[_PartKey]], timeout: float
-              ) -> dict[int, list[_PartOutcome]]:
+    def _release(self, feeding: _Feeding) -> None:
+        """Forget the send: its parts' answers, its count, and its load on each bind."""
         with self._answered:
-            self._answered.wait_for(lambda: not self._unanswered[send], timeout=timeout)
-            return {item: [replace(self._outcomes[key]) for key in keys]
-                    for item, keys in submitted.items()}
+            del self._unanswered[feeding.send]
+            del self._low_water[feeding.send]
+            for index, parts in feeding.queued.items():
+                self._queued[id(feeding.binds[index])] -= parts
+            for keys in feeding.submitted.values():
+                for key in keys:
+                    self._outcomes.pop(key, None)
+
+    def _collect(self, feeding: _Feeding) -> list[SendResult]:
+        """Wait for the SMSC's answers to what ``_feed`` handed; a result for each text handed."""
+        send = feeding.send
+        try:
+            with self._answered:
+                self._low_water[send] = 0
+                self._answered.wait_for(lambda: not self._unanswered[send],
+                                        timeout=max(0.0, feeding.deadline - time.monotonic()))
+                outcomes = {item: [replace(self._outcomes[key]) for key in keys]
+                            for item, keys in feeding.submitted.items()}
+        finally:
+            self._release(feeding)
+        settings = feeding.route.settings
+        return feeding.failed + [self._result(settings, item, parts)
+                                 for item, parts in outcomes.items()]
 
     def _result(self, route: RouteSettings, delivery_id: int,
                 parts: list[_PartOutcome]) -> SendResult:
@@ -365,8 +518,10 @@ class SmsChannel(Channel[str]):
             provider_id(route.name, sms_receipts.normalise_message_id(part.message_id or "",
                                                                       route.message_id_base))
             for part in parts)
+        # One submit_sm with message_payload is segmented by the SMSC, which does not say how.
         return SendResult(delivery_id, identifiers[0], DeliveryStatus.SENT, note,
-                          parts=identifiers, duplicates=duplicates)
+                          parts=identifiers, duplicates=duplicates,
+                          num_segments=None if route.message_payload else len(identifiers))
 
     def parse_receipt(self, raw: Mapping[str, Any]) -> ParsedReceipt:
         """A receipt as ``receipt_fields`` writes it, or a REST route's status callback."""

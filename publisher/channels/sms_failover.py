@@ -3,9 +3,10 @@
 Each delivery such a batch took says so in its note (the delivery row's
 ``last_error``, which for a delivered message is a remark, not an error):
 the route it went over and the state of each route passed over. The first
-such batch of a message over a route is also put on ``waiting`` for the
-audit log (``services.sms_failover_audit``): the channel never touches the
-database, whoever owns a session records them.
+such batch of a message from a route (the first passed over) to another is
+also put on ``waiting`` for the audit log (``services.sms_failover_audit``,
+which keeps it to one entry across processes): the channel never touches
+the database, whoever owns a session records them.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ __all__ = ["Failover", "FailoverLog"]
 
 log = logging.getLogger(__name__)
 
-# (message, route) pairs remembered so that a message's failover is audited once.
+# Episodes remembered so that this process puts each on ``waiting`` once.
 _REMEMBERED = 10_000
 
 
@@ -31,9 +32,14 @@ _REMEMBERED = 10_000
 class Failover:
     message_id: int
     alert_identifier: str
+    from_route: str
     route: str
     passed_over: tuple[str, ...]
     deliveries: int
+
+    @property
+    def episode(self) -> tuple[int, str, str]:
+        return self.message_id, self.from_route, self.route
 
     @property
     def reason(self) -> str:
@@ -43,7 +49,7 @@ class Failover:
 class FailoverLog:
     def __init__(self) -> None:
         self.waiting: queue.SimpleQueue[Failover] = queue.SimpleQueue()
-        self._seen: dict[tuple[int, str], None] = {}
+        self._seen: dict[tuple[int, str, str], None] = {}
         self._lock = threading.Lock()
 
     def noted(self, message: OutgoingMessage, choice: Choice,
@@ -52,7 +58,8 @@ class FailoverLog:
         if not choice.passed_over:
             return list(results)
         taken = [result for result in results if result.provider_id is not None]
-        failover = Failover(message.message_id, message.identifier, choice.route.name,
+        failover = Failover(message.message_id, message.identifier,
+                            choice.passed_over_routes[0], choice.route.name,
                             choice.passed_over, len(taken))
         self._report(failover)
         note = f"failover: {failover.reason}"
@@ -61,7 +68,7 @@ class FailoverLog:
                 if result.provider_id is not None else result for result in results]
 
     def _report(self, failover: Failover) -> None:
-        key = (failover.message_id, failover.route)
+        key = failover.episode
         with self._lock:
             if key in self._seen:
                 return

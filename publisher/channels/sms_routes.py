@@ -10,7 +10,9 @@ bound again. The binds of every route stay open all the time: receipts of
 what went out over a route arrive there, days later if need be. A message
 already handed to a bind stays with it when the bind drops, and goes out
 when it is bound again: it may have reached the SMSC, so sending it over
-another route could duplicate it.
+another route could duplicate it. The channel hands a batch to the binds
+only as fast as they send it, so that when they drop in the middle of it
+the rest, which no bind holds, goes over the next route.
 
 Provider ids are unique only within one SMSC, so the channel stores every
 part's id with its route's name (``provider_id``); a receipt's route is the
@@ -33,9 +35,12 @@ A table with ``kind = "twilio"`` is a route over a Twilio-compatible REST
 API instead (``twilio_options``, ``sms_twilio``): it is up while its recent
 requests succeed, and taken out while they fail, until a check of its
 account succeeds. Any route may carry only numbers with some ``prefixes``
-(E.164, "+86138"); a batch is split by the routes that may carry each
-number (``assign``), and each part goes over the first of them that is up.
-A route passed over because it was down is named in the ``Choice``.
+(E.164, "+86138"), and only subscribers of some ``districts`` (6-digit
+codes: a subscriber of any of them, by the districts it follows); a route
+with both carries what passes both. A batch is split by the routes that may
+carry each target (``assign``), and each part goes over the first of them
+that is up. A route passed over because it was down is named in the
+``Choice``.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +60,7 @@ from publisher.channels.sms_twilio import RestRoute
 from publisher.channels.twilio_options import (
     REST_KIND,
     RestRouteSettings,
+    read_districts,
     read_prefixes,
     read_rest_route,
 )
@@ -90,6 +96,7 @@ class RouteSettings:
     response_timeout: float = 10.0
     message_id_base: IdBase = "auto"
     prefixes: tuple[str, ...] = ()
+    districts: tuple[str, ...] = ()
 
     def bind_name(self, index: int) -> str:
         return f"{self.name}-{index}"
@@ -164,7 +171,8 @@ def _route(reader: OptionReader, name: str, priority: int) -> RouteSettings:
         source_addr_ton=_octet(reader, "source_addr_ton", sender_ton),
         source_addr_npi=_octet(reader, "source_addr_npi", sender_npi),
         response_timeout=reader.number("response_timeout", 10.0),
-        message_id_base=_ID_BASES[base], prefixes=read_prefixes(reader))
+        message_id_base=_ID_BASES[base], prefixes=read_prefixes(reader),
+        districts=read_districts(reader))
     try:
         route.bind_settings(0)
     except BindError as error:
@@ -248,15 +256,30 @@ class Route:
 
 @dataclass(frozen=True, slots=True)
 class Choice:
-    """The route to send over now: its bound binds (none for REST), and the routes passed over."""
+    """The route to send over now: its bound binds (none for REST), and the routes passed over.
+
+    ``passed_over`` describes each route passed over and its state, ``passed_over_routes``
+    names them; ``candidates`` names every route that may carry the targets chosen for.
+    """
 
     route: Route | RestRoute
     binds: list[Bind]
     passed_over: tuple[str, ...] = ()
+    passed_over_routes: tuple[str, ...] = ()
+    candidates: tuple[str, ...] = ()
 
 
-def _carries(settings: RouteSettings | RestRouteSettings, address: str) -> bool:
-    return not settings.prefixes or address.startswith(settings.prefixes)
+def _choice(route: Route | RestRoute, binds: list[Bind], passed_over: Sequence[tuple[str, str]],
+            candidates: tuple[str, ...]) -> Choice:
+    """The choice of ``route``, after ``passed_over``: (name, description) of each."""
+    return Choice(route, binds, tuple(description for _, description in passed_over),
+                  tuple(name for name, _ in passed_over), candidates)
+
+
+def _carries(settings: RouteSettings | RestRouteSettings, target: TargetRef) -> bool:
+    return ((not settings.prefixes or target.address.startswith(settings.prefixes))
+            and (not settings.districts
+                 or not set(settings.districts).isdisjoint(target.districts)))
 
 
 class Routes:
@@ -270,6 +293,7 @@ class Routes:
                          if isinstance(route, RouteSettings) for index in range(route.binds)}
         self.rest_route_names = tuple(route.name for route in self.settings
                                       if isinstance(route, RestRouteSettings))
+        self.by_district = any(route.districts for route in self.settings)
         self._routes: list[Route | RestRoute] = []
         self._lock = threading.Lock()
 
@@ -306,13 +330,17 @@ class Routes:
         unroutable: list[TargetRef] = []
         for target in targets:
             names = tuple(settings.name for settings in self.settings
-                          if _carries(settings, target.address))
+                          if _carries(settings, target))
             (by_routes.setdefault(names, []) if names else unroutable).append(target)
         return [(self.choose(timeout, names), group)
                 for names, group in by_routes.items()], unroutable
 
-    def choose(self, timeout: float, names: Sequence[str] | None = None) -> Choice:
+    def choose(self, timeout: float, names: Sequence[str] | None = None,
+               not_answering: Collection[str] = ()) -> Choice:
         """The route (of ``names``, else of all) to send over now, and its bound binds.
+
+        Routes named in ``not_answering`` (their SMSC stopped answering a send,
+        their binds still bound) are passed over as if down.
 
         While a route of higher priority has not answered yet (its binds are
         still coming up), it is waited for, up to ``timeout`` seconds; then
@@ -321,25 +349,29 @@ class Routes:
         none is up by then.
         """
         routes = [route for route in self.start() if names is None or route.name in names]
+        candidates = tuple(route.name for route in routes)
         deadline = time.monotonic() + timeout
         while True:
             expired = time.monotonic() >= deadline
-            passed_over: list[str] = []
+            passed_over: list[tuple[str, str]] = []
             for route in routes:
-                if isinstance(route, RestRoute):
+                if route.name in not_answering:
+                    passed_over.append((route.name, f"{route.name} (not answering)"))
+                elif isinstance(route, RestRoute):
                     if route.up:
-                        return Choice(route, [], tuple(passed_over))
+                        return _choice(route, [], passed_over, candidates)
                 else:
                     bound = route.poll()
                     if bound:
-                        return Choice(route, bound, tuple(passed_over))
+                        return _choice(route, bound, passed_over, candidates)
                     if not expired and not route.answered:
                         break
-                passed_over.append(route.describe())
+                passed_over.append((route.name, route.describe()))
             else:
                 if expired:
                     raise TransientChannelError("no SMPP bind is up on any route: "
-                                                + "; ".join(passed_over))
+                                                + "; ".join(description for _, description
+                                                            in passed_over))
             time.sleep(_POLL_SECONDS)
 
     def close(self) -> None:

@@ -4,7 +4,8 @@ The route takes a batch of the channel's deliveries, each text rendered by
 the channel (the same templates as over SMPP: the signature first in
 Chinese, the unsubscribe hint last) and hands them to ``TwilioClient``. The
 provider segments long texts itself: a delivery has one provider id, the
-route's name and the message's ``sid`` (``provider_id``), and its status
+route's name and the message's ``sid`` (``provider_id``), the segments the
+provider reports (``num_segments`` on the delivery row), and its status
 callbacks (``parse_status_callback``) move it along through the receipts
 service like any receipt. The route is up while its ``RouteHealth`` says so;
 while it is down, every ``poll`` lets a check of the account run.
@@ -42,7 +43,6 @@ _STATUSES = {
     "read": DeliveryStatus.DELIVERED, "undelivered": DeliveryStatus.FAILED,
     "failed": DeliveryStatus.FAILED, "canceled": DeliveryStatus.FAILED,
 }
-_SEGMENTS_NOTE = "{segments} segments"
 
 
 def callback_status(value: str) -> DeliveryStatus | None:
@@ -109,10 +109,8 @@ class RestRoute:
     def _result(self, outcome: RestOutcome) -> SendResult:
         if outcome.taken is Taken.YES and outcome.sid is not None:
             status = callback_status(outcome.status or "") or DeliveryStatus.SENT
-            note = (None if outcome.num_segments is None
-                    else _SEGMENTS_NOTE.format(segments=outcome.num_segments))
             return SendResult(outcome.delivery_id, provider_id(self.name, outcome.sid),
-                              status, note)
+                              status, num_segments=outcome.num_segments)
         status = {Taken.LATER: DeliveryStatus.QUEUED, Taken.NEVER: DeliveryStatus.FAILED,
                   Taken.UNKNOWN: DeliveryStatus.SENT}[outcome.taken]
         return SendResult(outcome.delivery_id, None, status, outcome.reason,

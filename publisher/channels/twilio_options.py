@@ -28,6 +28,7 @@ __all__ = [
     "REST_KIND",
     "STATUS_PATH",
     "RestRouteSettings",
+    "read_districts",
     "read_prefixes",
     "read_rest_route",
 ]
@@ -59,6 +60,7 @@ class RestRouteSettings:
     health_window: int = 20
     health_interval: float = 2.0
     prefixes: tuple[str, ...] = ()
+    districts: tuple[str, ...] = ()
 
     @property
     def messages_url(self) -> str:
@@ -84,6 +86,16 @@ def read_prefixes(reader: OptionReader) -> tuple[str, ...]:
             for prefix in value):
         raise reader.error("prefixes", f"{value!r} is not a list of E.164 prefixes"
                                        " such as \"+86138\"")
+    return tuple(value)
+
+
+def read_districts(reader: OptionReader) -> tuple[str, ...]:
+    """The districts (6-digit codes) whose subscribers a route is for; empty: every district."""
+    value = reader.value("districts", [])
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple) or not all(
+            isinstance(code, str) and len(code) == 6 and code.isdigit() for code in value):
+        raise reader.error("districts", f"{value!r} is not a list of 6-digit district codes"
+                                        " such as \"110105\"")
     return tuple(value)
 
 
@@ -131,4 +143,4 @@ def read_rest_route(reader: OptionReader, name: str, priority: int) -> RestRoute
         rate=_positive(reader, "rate", 100.0), timeout=_positive(reader, "timeout", 10.0),
         attempts=attempts, backoff=_positive(reader, "backoff", 0.5), error_rate=error_rate,
         health_window=window, health_interval=_positive(reader, "health_interval", 2.0),
-        prefixes=read_prefixes(reader))
+        prefixes=read_prefixes(reader), districts=read_districts(reader))

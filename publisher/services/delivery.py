@@ -71,6 +71,7 @@ from publisher.services.fanout_scope import fanout_scope
 from publisher.services.outbox import relay_outbox
 from publisher.services.receipts import record_receipt, rematch_receipts
 from publisher.services.subscribers import retire_targets
+from publisher.services.target_districts import with_districts
 from publisher.services.targets import (
     AreaSelection,
     eligible_targets,
@@ -391,7 +392,7 @@ def _hand_over(channel: Channel[Any], message: OutgoingMessage,
 def _record_results(session: Session, channel: Channel[Any], targets: list[TargetRef],
                     results: list[SendResult], outcome: BatchOutcome) -> None:
     by_delivery = {result.delivery_id: result for result in results}
-    moves: dict[tuple[DeliveryStatus, str | None], dict[int, SendResult]] = {}
+    moves: dict[tuple[DeliveryStatus, str | None, int | None], dict[int, SendResult]] = {}
     for target in targets:
         result = by_delivery.get(target.delivery_id)
         if result is None:
@@ -403,12 +404,13 @@ def _record_results(session: Session, channel: Channel[Any], targets: list[Targe
             continue
         if result.status is DeliveryStatus.SENDING:
             result = replace(result, status=DeliveryStatus.SENT)
-        moves.setdefault((result.status, result.error), {})[target.delivery_id] = result
+        moves.setdefault((result.status, result.error, result.num_segments),
+                         {})[target.delivery_id] = result
     recorded: list[SendResult] = []
-    for (status, error), moving in moves.items():
+    for (status, error, num_segments), moving in moves.items():
         moved = record_moves(session, status, {delivery_id: result.provider_id
                                                for delivery_id, result in moving.items()},
-                             error=error)
+                             error=error, num_segments=num_segments)
         outcome.add(status, len(moved))
         recorded += (moving[delivery_id] for delivery_id in sorted(moved))
     record_parts(session, recorded)
@@ -463,6 +465,8 @@ def _send(session: Session, channel: Channel[Any], delivery_ids: Sequence[int], 
     assert message_id is not None
     message = load_outgoing_message(session, message_id)
     targets = _target_refs(session, claimed, reaches_only_test_targets(message.status), outcome)
+    if channel.reads_target_districts:
+        targets = with_districts(session, targets)
     # SENDING is durable before the channel sees anything: a worker that
     # starts after a crash knows which hand-overs may have happened.
     session.commit()

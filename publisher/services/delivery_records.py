@@ -43,15 +43,18 @@ def _status_values(status: DeliveryStatus, error: str | None) -> dict[str, Any]:
 
 
 def record_moves(session: Session, status: DeliveryStatus,
-                 provider_ids: Mapping[int, str | None], *, error: str | None = None
-                 ) -> set[int]:
+                 provider_ids: Mapping[int, str | None], *, error: str | None = None,
+                 num_segments: int | None = None) -> set[int]:
     """Move these SENDING deliveries to ``status``; the ids of those that moved.
 
     ``provider_ids`` maps each delivery id to the provider's id for it, or
-    to None to keep the one it has. The provider id is written by the same
-    statement as the status: one new version of each row, not two.
+    to None to keep the one it has. The provider id, and the SMS segments
+    when known, are written by the same statement as the status: one new
+    version of each row, not two.
     """
     values = _status_values(status, error)
+    if num_segments is not None:
+        values["num_segments"] = num_segments
     sending = [Delivery.status == DeliveryStatus.SENDING]
     named = [{"id": delivery_id, "provider_id": provider_id}
              for delivery_id, provider_id in sorted(provider_ids.items())

@@ -404,6 +404,9 @@ class Delivery(Base):
     # Parts submitted again after their response was lost: the receiver may
     # get each of them twice.
     duplicates: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The SMS segments the message took, as the provider reported them (a
+    # REST provider segments the text itself) or as the parts sent over SMPP.
+    num_segments: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 class DeliveryPart(Base):
@@ -823,3 +826,19 @@ class SmsBindState(Base):
     bind_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     state: Mapped[str] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow, index=True)
+
+
+class SmsFailoverEpisode(Base):
+    """A message's SMS sent over ``to_route`` because ``from_route`` was down: audited once.
+
+    Every SMS worker process may see the same failover of a message; the one
+    whose insert takes this row writes the audit entry.
+    """
+
+    __tablename__ = "sms_failover_episodes"
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    from_route: Mapped[str] = mapped_column(String(32), primary_key=True)
+    to_route: Mapped[str] = mapped_column(String(32), primary_key=True)
+    at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)

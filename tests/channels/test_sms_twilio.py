@@ -47,7 +47,7 @@ def test_a_batch_goes_out_whole_with_the_templates_text_and_each_sid_as_provider
         text = by_number[number]
         assert result.provider_id == f"rest:{text.sid}"
         assert text.sid.startswith("SM") and len(text.sid) == 34
-        assert result.error == f"{num_segments(text.body)} segments"
+        assert result.num_segments == num_segments(text.body) and result.error is None
         assert text.body.startswith(channel.signature) and text.body.endswith("回复TD退订")
         assert text.sender == SENDER
     assert answered == {201: 3}

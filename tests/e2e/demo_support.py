@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,14 +26,22 @@ from typing import Any
 
 from tests.e2e.serve_support import BIN, command_environment, free_port
 
-__all__ = ["DEMO_SECONDS", "STOP_SECONDS", "WAIT_SECONDS", "Demo", "api", "deliveries",
-           "eventually", "get_json", "running_demo"]
+__all__ = ["CONFIGURED_SECRETS", "DEMO_SECONDS", "STOP_SECONDS", "WAIT_SECONDS", "Demo", "api",
+           "deliveries", "eventually", "get_json", "running_demo"]
 
 DEMO_SECONDS = 240.0
 WAIT_SECONDS = 90.0
 STOP_SECONDS = 60.0
 NODE_CENTER_TOKEN = "center-token-of-the-demo-test"
 TWILIO_ACCOUNT = "AC" + "0" * 31 + "7"
+# The configuration's secrets, each a string found nowhere else, so that a test can look
+# for them in the logs.
+SMPP_PASSWORD = "q7Vx3kPz"  # SMPP 3.4 allows 8 characters
+TWILIO_AUTH_TOKEN = "demo-auth-token"
+WECHAT_SECRET = "demo-app-secret"
+WECHAT_CALLBACK_TOKEN = "demo-callback-token"
+CONFIGURED_SECRETS = (SMPP_PASSWORD, TWILIO_AUTH_TOKEN, WECHAT_SECRET, WECHAT_CALLBACK_TOKEN,
+                      NODE_CENTER_TOKEN)
 
 
 @dataclass
@@ -80,16 +88,15 @@ def demo_config(directory: Path, smsc_port: int, demo_port: int, *,
     """The demo's configuration: SMS to its simulator, ``devices`` acked at its address,
     with a ``wechat_port`` the feed and WeChat through the simulator at that port, and with
     ``nodes`` the district channel, and with a ``twilio_port`` the Twilio simulator as the
-    second SMS route, and a batch a subscriber, so that an alert's SMS go out batch by
-    batch, and with ``apps`` the app channel."""
+    second SMS route, as config/demo.toml has it, and with ``apps`` the app channel."""
     path = directory / "demo.toml"
     public = [] if wechat_port is None else ["feed", "wechat"]
     district = ["district"] if nodes else []
     app = ["app"] if apps else []
     smsc = (f'host = "127.0.0.1"\nport = {smsc_port}\n'
-            'system_id = "publisher"\npassword = "secret"\nmessage_id_base = 16\n')
+            'system_id = "publisher"\n'
+            f'password = "{SMPP_PASSWORD}"\nmessage_id_base = 16\nrate = 100\n')
     text = (f"channels = {json.dumps(['memory', 'sms', *public, *devices, *district, *app])}\n"
-            + ("" if twilio_port is None else "batch_size = 1\n")
             + '[channel_options.sms]\nsource_addr = "12379"\n')
     if twilio_port is None:
         text += smsc
@@ -97,7 +104,7 @@ def demo_config(directory: Path, smsc_port: int, demo_port: int, *,
         text += ('[[channel_options.sms.routes]]\nname = "primary"\npriority = 0\n' + smsc
                  + '[[channel_options.sms.routes]]\nname = "rest"\npriority = 1\n'
                  f'kind = "twilio"\nbase_url = "http://127.0.0.1:{twilio_port}"\n'
-                 f'account_sid = "{TWILIO_ACCOUNT}"\nauth_token = "demo-auth-token"\n'
+                 f'account_sid = "{TWILIO_ACCOUNT}"\nauth_token = "{TWILIO_AUTH_TOKEN}"\n'
                  f'from = "+12379"\npublic_url = "http://127.0.0.1:{demo_port}"\n')
     for kind in devices:
         text += f'[channel_options.{kind}]\ncallback_url = "http://127.0.0.1:{demo_port}"\n'
@@ -106,8 +113,9 @@ def demo_config(directory: Path, smsc_port: int, demo_port: int, *,
                  f'public_url = "http://127.0.0.1:{demo_port}"\ntest_target = true\n'
                  "[channel_options.wechat]\n"
                  f'base_url = "http://127.0.0.1:{wechat_port}"\n'
-                 'appid = "wx0000000000demo"\nsecret = "demo-app-secret"\n'
-                 'template_id = "ALERT-TEMPLATE-1"\ncallback_token = "demo-callback-token"\n'
+                 'appid = "wx0000000000demo"\n'
+                 f'secret = "{WECHAT_SECRET}"\ntemplate_id = "ALERT-TEMPLATE-1"\n'
+                 f'callback_token = "{WECHAT_CALLBACK_TOKEN}"\n'
                  "rate_per_second = 50\n")
     if nodes:
         text += f'[channel_options.district]\ncenter_token = "{NODE_CENTER_TOKEN}"\n'
@@ -119,13 +127,14 @@ def demo_config(directory: Path, smsc_port: int, demo_port: int, *,
 def running_demo(directory: Path, *, devices: Sequence[str] = (),
                  options: Sequence[str] = (), public: bool = False,
                  nodes: bool = False, failover: bool = False,
-                 apps: bool = False) -> Iterator[Demo]:
+                 apps: bool = False, environment: Mapping[str, str] | None = None
+                 ) -> Iterator[Demo]:
     """``publisher demo`` on free ports until the block ends (then Ctrl-C, as a user stops it).
 
     ``public``: with the feed and WeChat (its simulator on a free port too); ``nodes``: with
     the district nodes and their control port; ``failover``: with the Twilio simulator as
     the second SMS route (on a free port too); ``apps``: with the app channel and the demo
-    app's client.
+    app's client; ``environment``: variables added to the demo's (``PUBLISHER_LOG_FORMAT``).
     """
     port = free_port()
     wechat_port = free_port() if public else None
@@ -138,7 +147,8 @@ def running_demo(directory: Path, *, devices: Sequence[str] = (),
         options = [*options, "--wechat-port", str(wechat_port)]
     if nodes:
         options = [*options, "--free-node-ports", "--node-control-port", "0"]
-    environment = {**command_environment(), "PUBLISHER_CONFIG": str(config)}
+    environment = {**command_environment(), **(environment or {}),
+                   "PUBLISHER_CONFIG": str(config)}
     log = directory / "demo.log"
     with log.open("ab") as errors:
         process = subprocess.Popen(
