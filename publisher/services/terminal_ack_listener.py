@@ -17,7 +17,6 @@ import json
 import logging
 import queue
 import socket
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -25,9 +24,10 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.channels.base import Channel
-from publisher.channels.mqtt_client import BrokerOptions, MqttConnection, Received
+from publisher.channels.mqtt_client import BrokerOptions, Received
 from publisher.channels.mqtt_protocol import ACK_SUBSCRIPTION, AckError, TerminalAck
 from publisher.services.device_receipts import EarlyAcks
+from publisher.services.mqtt_listener import MqttListener
 from publisher.services.terminal_acks import SignedAck, record_terminal_acks
 from publisher.store.models import ReceiptOutcome
 
@@ -61,32 +61,17 @@ def _read(received: Received) -> SignedAck:
     return SignedAck(ack, signature)
 
 
-class TerminalAckListener:
+class TerminalAckListener(MqttListener):
     """Subscribes to the terminals' acks and records them, a batch per commit."""
 
     def __init__(self, broker: BrokerOptions, client_id: str,
                  sessions: sessionmaker[Session], channel: Callable[[], Channel[Any]],
                  early: EarlyAcks) -> None:
+        super().__init__(broker, client_id, ACK_SUBSCRIPTION, thread_name="terminal-acks",
+                         persistent=True, manual_ack=True)
         self._sessions = sessions
         self._channel = channel
         self._early = early
-        self._waiting: queue.Queue[Received] = queue.Queue()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.connection = MqttConnection(broker, client_id, subscriptions=[ACK_SUBSCRIPTION],
-                                         on_message=self._waiting.put, persistent=True,
-                                         manual_ack=True)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="terminal-acks", daemon=True)
-        self._thread.start()
-        self.connection.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self.connection.close()
 
     def _run(self) -> None:
         while not self._stopping.is_set():

@@ -19,16 +19,16 @@ import logging
 import os
 import queue
 import socket
-import threading
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from publisher.channels.mqtt_client import BrokerOptions, MqttConnection, Received
+from publisher.channels.mqtt_client import BrokerOptions, Received
 from publisher.channels.terminal_heartbeat import (
     HEARTBEAT_SUBSCRIPTION,
     HeartbeatError,
     TerminalHeartbeat,
 )
+from publisher.services.mqtt_listener import MqttListener
 from publisher.services.terminal_heartbeats import (
     LatestHeartbeats,
     SignedHeartbeat,
@@ -59,31 +59,15 @@ def _read(received: Received) -> SignedHeartbeat:
     return SignedHeartbeat(*TerminalHeartbeat.read(received.topic, body))
 
 
-class TerminalHeartbeatListener:
+class TerminalHeartbeatListener(MqttListener):
     """Subscribes to the terminals' heartbeats and records them, one transaction a round."""
 
     def __init__(self, broker: BrokerOptions, client_id: str,
                  sessions: sessionmaker[Session]) -> None:
+        super().__init__(broker, client_id, HEARTBEAT_SUBSCRIPTION,
+                         thread_name="terminal-heartbeats")
         self._sessions = sessions
         self._latest = LatestHeartbeats()
-        self._waiting: queue.Queue[Received] = queue.Queue()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.connection = MqttConnection(broker, client_id,
-                                         subscriptions=[HEARTBEAT_SUBSCRIPTION],
-                                         on_message=self._waiting.put)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="terminal-heartbeats",
-                                        daemon=True)
-        self._thread.start()
-        self.connection.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self.connection.close()
 
     def _run(self) -> None:
         while not self._stopping.is_set():
