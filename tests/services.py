@@ -19,6 +19,7 @@ import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,8 @@ __all__ = [
     "center_settings",
     "center_signer",
     "database_url",
+    "fresh_postgres_database",
+    "fresh_rabbitmq_vhost",
     "migrated_postgres_url",
     "postgres_url",
     "rabbitmq_url",
@@ -70,14 +73,14 @@ def _unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """SQLAlchemy URL of a fresh PostgreSQL database, dropped at the end of the session."""
+@contextmanager
+def fresh_postgres_database(prefix: str) -> Iterator[str]:
+    """SQLAlchemy URL of a new PostgreSQL database named after ``prefix``, dropped after."""
     require_service("PostgreSQL", POSTGRES_HOST, POSTGRES_PORT)
     import psycopg
 
     admin = f"host={POSTGRES_HOST} port={POSTGRES_PORT} user=postgres dbname=test"
-    database = _unique("publisher_test")
+    database = _unique(prefix)
     with psycopg.connect(admin, autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{database}"')
     try:
@@ -85,6 +88,13 @@ def postgres_url() -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """SQLAlchemy URL of a fresh PostgreSQL database, dropped at the end of the session."""
+    with fresh_postgres_database("publisher_test") as url:
+        yield url
 
 
 def _rabbitmqctl(*arguments: str) -> None:
@@ -101,17 +111,24 @@ def require_rabbitmqctl() -> None:
         pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def rabbitmq_url() -> Iterator[str]:
-    """AMQP URL of a fresh virtual host (guest/guest), deleted at the end of the session."""
+@contextmanager
+def fresh_rabbitmq_vhost(prefix: str) -> Iterator[str]:
+    """AMQP URL (guest/guest) of a new virtual host named after ``prefix``, deleted after."""
     require_rabbitmqctl()
-    vhost = _unique("publisher-test")
+    vhost = _unique(prefix)
     _rabbitmqctl("add_vhost", vhost)
     try:
         _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
         yield f"amqp://guest:guest@{RABBITMQ_HOST}:{RABBITMQ_PORT}/{vhost}"
     finally:
         _rabbitmqctl("delete_vhost", vhost)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> Iterator[str]:
+    """AMQP URL of a fresh virtual host (guest/guest), deleted at the end of the session."""
+    with fresh_rabbitmq_vhost("publisher-test") as url:
+        yield url
 
 
 # --- Store: migrated databases, one per test, on SQLite and on PostgreSQL ---

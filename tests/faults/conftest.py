@@ -14,25 +14,14 @@ real installation, and must not meet another case's tasks or rows.
 
 from __future__ import annotations
 
-import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from tests.services import (
-    POSTGRES_HOST,
-    POSTGRES_PORT,
-    RABBITMQ_HOST,
-    RABBITMQ_PORT,
-    require_rabbitmqctl,
-    require_service,
-)
+from tests.services import fresh_postgres_database, fresh_rabbitmq_vhost
 
 FAULTS_DIRECTORY = Path(__file__).parent
-RABBITMQCTL_SECONDS = 60
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -52,31 +41,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def fault_database_url() -> Iterator[str]:
     """A fresh PostgreSQL database on the shared server, for this case alone; dropped after."""
-    require_service("PostgreSQL", POSTGRES_HOST, POSTGRES_PORT)
-    admin = f"host={POSTGRES_HOST} port={POSTGRES_PORT} user=postgres dbname=test"
-    database = f"publisher_fault_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{database}"')
-    try:
-        yield f"postgresql+psycopg://postgres@{POSTGRES_HOST}:{POSTGRES_PORT}/{database}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-
-
-def _rabbitmqctl(*arguments: str) -> None:
-    subprocess.run(["rabbitmqctl", *arguments], check=True, capture_output=True,
-                   timeout=RABBITMQCTL_SECONDS)
+    with fresh_postgres_database("publisher_fault") as url:
+        yield url
 
 
 @pytest.fixture
 def fault_broker_url() -> Iterator[str]:
     """A fresh virtual host on the shared RabbitMQ, for this case alone; deleted after."""
-    require_rabbitmqctl()
-    vhost = f"publisher-fault-{uuid.uuid4().hex[:12]}"
-    _rabbitmqctl("add_vhost", vhost)
-    try:
-        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-        yield f"amqp://guest:guest@{RABBITMQ_HOST}:{RABBITMQ_PORT}/{vhost}"
-    finally:
-        _rabbitmqctl("delete_vhost", vhost)
+    with fresh_rabbitmq_vhost("publisher-fault") as url:
+        yield url
