@@ -78,6 +78,9 @@ class LocalRelay:
                 self._indexes[kind] = AreaIndex(
                     (device.device_id, device.lon, device.lat) for device in devices)
         self._sms_languages = {member.msisdn: member.language for member in config.sms_group}
+        # A delivery stays queued while its push is on the way, so that a crash
+        # leaves it to be pushed again; the retry must not take it meanwhile.
+        self._pushing: set[int] = set()
         if self._sms_languages:
             self._channels[SMS] = cast(Channel[object], SmsChannel(config.channel_options[SMS]))
 
@@ -114,6 +117,8 @@ class LocalRelay:
         waiting: dict[tuple[int, str, bool], list[int]] = collections.defaultdict(list)
         xml_of: dict[int, bytes] = {}
         for delivery_id, kind, message_id, xml, msg_type in rows:
+            if delivery_id in self._pushing:
+                continue
             waiting[(message_id, kind, msg_type == "Cancel")].append(delivery_id)
             xml_of[message_id] = xml
         for (message_id, kind, clearing), delivery_ids in waiting.items():
@@ -181,6 +186,14 @@ class LocalRelay:
 
     async def _push(self, message_id: int, message: SignedMessage, kind: str, clearing: bool,
                     delivery_ids: Sequence[int]) -> None:
+        self._pushing.update(delivery_ids)
+        try:
+            await self._push_now(message_id, message, kind, clearing, delivery_ids)
+        finally:
+            self._pushing.difference_update(delivery_ids)
+
+    async def _push_now(self, message_id: int, message: SignedMessage, kind: str,
+                        clearing: bool, delivery_ids: Sequence[int]) -> None:
         channel = self._channels[kind]
         with session_scope(self._sessions) as session:
             targets = [self._target(delivery) for delivery in session.scalars(
