@@ -128,6 +128,9 @@ def publish_message(session: Session, *, areas: tuple[Area, ...], sequence: int 
                     sign: Callable[[bytes], bytes] | None = None) -> int:
     """Commit a published Actual message (and its outbox row if asked); its id.
 
+    ``reword`` may make it an Update or a Cancel: the row takes the kind and
+    the references of the CAP message it stores.
+
     Unsigned unless ``sign`` is given: planning and sending read the message,
     they never verify it; district nodes do. ``reword`` changes the sample
     warning's texts before it is written.
@@ -151,7 +154,8 @@ def publish_message(session: Session, *, areas: tuple[Area, ...], sequence: int 
     session.add(alert)
     session.flush()
     message = Message(alert_id=alert.id, identifier=cap_alert.identifier,
-                      sender=cap_alert.sender, sent=cap_alert.sent, msg_type="Alert",
+                      sender=cap_alert.sender, sent=cap_alert.sent,
+                      msg_type=cap_alert.msg_type.value, references=cap_alert.references,
                       status=cap_alert.status.value, xml=xml, sha256="0" * 64)
     session.add(message)
     session.flush()

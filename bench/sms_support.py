@@ -214,12 +214,12 @@ def command_cpu_seconds(command: str) -> float:
     return total
 
 
-def process_rss(pid: int) -> int:
-    """Resident set size of a process, in bytes."""
+def process_rss(pid: int, field: str = "VmRSS") -> int:
+    """Resident set size of a process, in bytes; its peak so far with ``field="VmHWM"``."""
     for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
-    raise RuntimeError(f"process {pid}: no VmRSS in its status")
+    raise RuntimeError(f"process {pid}: no {field} in its status")
 
 
 def megabytes(size: float) -> str:
