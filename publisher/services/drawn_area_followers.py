@@ -1,13 +1,16 @@
 """Targets that follow districts, reached by a polygon or a circle as well as by a geocode.
 
-An app follows districts and has no location (``publisher.services.apps``),
-so an alert drawn as a polygon or a circle, with no district geocode, would
-reach no app at all. For the channels whose targets are reached through the
-districts they follow, a drawn area also names every district it overlaps
+An app (``publisher.services.apps``) and a citizen subscribed by SMS or
+WeChat (``publisher.services.subscribers``) follow districts and have no
+location, so an alert drawn as a polygon or a circle, with no district
+geocode, would reach none of them. The whole of each district a drawn area
+overlaps is reached: a follower may be anywhere in it, and a warning that
+reaches a few more people is better than one that misses those in the area.
+For those channels a drawn area also names every district it overlaps
 (more than along a border: ``publisher.cap.areas.districts_of_area``). Only
 districts of the district level are named: the city's outline holds every
-area, and an app that follows the whole city is reached through the
-district anyway (a target following 110000 follows each of its districts).
+area, and a follower of the whole city is reached through the district
+anyway (a target following 110000 follows each of its districts).
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ from publisher.cap.areas import area_geometry, districts_of_area
 from publisher.cap.districts import GB_T_2260, DistrictTable
 from publisher.cap.model import Alert, Area, NamedValue
 from publisher.services.apps import APP_CHANNEL
+from publisher.services.subscribers import SMS_CHANNEL, WECHAT_CHANNEL
 
 __all__ = ["DISTRICT_FOLLOWING_CHANNELS", "DISTRICT_LEVEL", "with_overlapped_districts"]
 
-DISTRICT_FOLLOWING_CHANNELS = frozenset({APP_CHANNEL})
+DISTRICT_FOLLOWING_CHANNELS = frozenset({APP_CHANNEL, SMS_CHANNEL, WECHAT_CHANNEL})
 DISTRICT_LEVEL = "district"
 
 

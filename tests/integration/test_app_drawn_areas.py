@@ -1,4 +1,5 @@
-"""Apps follow districts: a polygon or a circle reaches the apps of every district it overlaps."""
+"""Apps and subscribers follow districts: a polygon or a circle reaches those of every
+district it overlaps."""
 
 from __future__ import annotations
 
@@ -11,8 +12,15 @@ from publisher.cap.model import Area, Circle, Point, Polygon
 from publisher.config import Settings
 from publisher.services.apps import APP_CHANNEL, app_spec, register_app
 from publisher.services.delivery import fan_out
+from publisher.services.subscribers import (
+    CHANNEL_OF_CONTACT,
+    SMS_CHANNEL,
+    WECHAT_CHANNEL,
+    new_subscriber,
+    update_subscriber,
+)
 from publisher.store.db import session_scope
-from publisher.store.models import Delivery, Target
+from publisher.store.models import ContactKind, Delivery, Target, TargetDistrict
 from tests.integration.fanout_support import geocoded, publish
 
 FOLLOWED = {"dongcheng": ["110101"], "xicheng": ["110102"], "haidian": ["110108"],
@@ -70,3 +78,26 @@ def test_without_district_boundaries_a_drawn_area_reaches_no_app(
     # The boundaries are what says which districts an area overlaps.
     _register_apps(session_factory)
     assert _apps_reached(session_factory, ACROSS_XICHENG_AND_DONGCHENG, None) == set()
+
+
+@pytest.mark.parametrize("channel", [SMS_CHANNEL, WECHAT_CHANNEL])
+def test_a_drawn_area_reaches_the_subscribers_of_the_districts_it_overlaps(
+        session_factory: sessionmaker[Session], districts: DistrictTable, channel: str) -> None:
+    kind = {target: contact for contact, target in CHANNEL_OF_CONTACT.items()}[channel]
+    with session_scope(session_factory) as session:
+        for number, code in enumerate(("110101", "110102", "110108")):
+            subscriber = new_subscriber(session, is_test=True)  # an Exercise reaches these
+            address = (f"+86138000000{number:02d}" if kind is ContactKind.MSISDN
+                       else f"openid-{code}")
+            update_subscriber(session, subscriber, contact_points=[(kind, address)],
+                              district_codes=[code])
+    with session_factory() as session:
+        message = publish(session, areas=(ACROSS_XICHENG_AND_DONGCHENG,))
+    fan_out(session_factory, message.id, 100, lambda _channel, _ids: None, channels=(channel,),
+            districts=districts)
+    with session_factory() as session:
+        reached = set(session.scalars(
+            select(TargetDistrict.district_code).join(Delivery, Delivery.target_id ==
+                                                      TargetDistrict.target_id)
+            .where(Delivery.message_id == message.id)))
+    assert reached == {"110101", "110102"}
