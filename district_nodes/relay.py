@@ -130,11 +130,14 @@ class LocalRelay:
         channel = self._channels.get(SMS)
         if not isinstance(channel, SmsChannel):
             return set()
-        receipts = drain_receipts(channel)
-        if not receipts:
-            return set()
-        with session_scope(self._sessions) as session:
-            return settle_parts(session, receipts)
+        receipts, acknowledgements = drain_receipts(channel)
+        moved: set[int] = set()
+        if receipts:
+            with session_scope(self._sessions) as session:
+                moved = settle_parts(session, receipts)
+        # Answered once committed: the SMSC delivers again what a crash lost.
+        channel.acknowledge(acknowledgements)
+        return moved
 
     def _covered(self, kind: str, message: SignedMessage) -> list[str]:
         if kind == SMS:

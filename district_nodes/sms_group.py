@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from district_nodes.store import Delivery, SmsPart
 from district_nodes.tallies import move_status
 from publisher.channels.base import DeliveryStatus, ParsedReceipt, ReceiptError, SendResult
+from publisher.channels.smpp_bind import Acknowledgement
 from publisher.channels.sms import SmsChannel
 from publisher.services.sms_inbound import receipt_fields
 
@@ -78,14 +79,19 @@ def record_parts(session: Session, results: Iterable[SendResult]) -> None:
                                     status=DeliveryStatus.SENT.value))
 
 
-def drain_receipts(channel: SmsChannel) -> list[ParsedReceipt]:
-    """The delivery reports the binds received since the last drain."""
+def drain_receipts(channel: SmsChannel) -> tuple[list[ParsedReceipt], list[Acknowledgement]]:
+    """The delivery reports the binds received since the last drain, and what answers them.
+
+    The answers go to ``SmsChannel.acknowledge`` once the reports are committed.
+    """
     parsed: list[ParsedReceipt] = []
+    acknowledgements: list[Acknowledgement] = []
     while True:
         try:
             message = channel.receipts.get_nowait()
         except queue.Empty:
-            return parsed
+            return parsed, acknowledgements
+        acknowledgements.append(message.acknowledgement)
         try:
             parsed.append(channel.parse_receipt(receipt_fields(message)))
         except ReceiptError:

@@ -10,6 +10,15 @@ no other thread ever touches the SMPP socket.
 Every part's sequence number is recorded before its PDU is written, so a
 response can never arrive for a request the loop does not know yet.
 
+A ``deliver_sm`` is answered only once what it carried is stored: the bind
+hands it on (``BindEvents.received``) with an ``Acknowledgement``, and
+whoever commits it passes that back to ``Bind.acknowledge``; only then does
+the loop write ``deliver_sm_resp``. Until then the SMSC still holds it, so a
+worker that dies first loses nothing: the SMSC delivers it again, on this
+bind or another. An acknowledgement from before a reconnect is not sent, as
+its sequence named a request on a connection that is gone and the SMSC sends
+that ``deliver_sm`` again anyway.
+
 What can happen to a part, reported through ``BindEvents``:
 - ``accepted(key, message_id)``: the SMSC took it (``submit_sm_resp`` OK);
 - ``rejected(key, status, permanent)``: the SMSC refused it;
@@ -52,6 +61,7 @@ from publisher.channels.smpp_pdu import (
 __all__ = [
     "ESM_CLASS_DELIVERY_RECEIPT",
     "TRANSIENT_STATUSES",
+    "Acknowledgement",
     "Bind",
     "BindError",
     "BindEvents",
@@ -178,8 +188,20 @@ class SubmitPart:
 
 
 @dataclass(frozen=True, slots=True)
+class Acknowledgement:
+    """What answers one ``deliver_sm``: its bind, the connection it came on, its sequence."""
+
+    bind: str
+    connection: int
+    sequence: int
+
+
+@dataclass(frozen=True, slots=True)
 class InboundMessage:
-    """A ``deliver_sm``: a delivery receipt or a mobile-originated message."""
+    """A ``deliver_sm``: a delivery receipt or a mobile-originated message.
+
+    ``acknowledgement`` goes back to ``Bind.acknowledge`` once it is stored.
+    """
 
     bind: str
     source_addr: str
@@ -191,6 +213,7 @@ class InboundMessage:
     receipted_message_id: str | None
     message_state: int | None
     network_error_code: bytes | None
+    acknowledgement: Acknowledgement
 
     @property
     def is_receipt(self) -> bool:
@@ -207,7 +230,10 @@ class BindEvents(Protocol):
     def resubmitted(self, key: Hashable) -> None: ...
 
     def received(self, message: InboundMessage) -> None:
-        """Raising makes the bind answer ESME_RX_T_APPN, so the SMSC delivers it again."""
+        """Store ``message``, then ``Bind.acknowledge`` it; the SMSC waits for that answer.
+
+        Raising makes the bind answer ESME_RX_T_APPN, so the SMSC delivers it again.
+        """
 
 
 @dataclass(slots=True)
@@ -236,7 +262,7 @@ def _c_string(octets: bytes) -> str:
     return octets.split(b"\0", 1)[0].decode("latin-1")
 
 
-def _inbound(bind: str, raw: bytes) -> InboundMessage:
+def _inbound(bind: str, raw: bytes, acknowledgement: Acknowledgement) -> InboundMessage:
     message = parse_short_message(raw[_HEADER.size:])
     tlvs = message.tlvs
     receipted = tlvs.get(Tag.RECEIPTED_MESSAGE_ID)
@@ -251,7 +277,8 @@ def _inbound(bind: str, raw: bytes) -> InboundMessage:
         message_payload=tlvs.get(Tag.MESSAGE_PAYLOAD),
         receipted_message_id=None if receipted is None else _c_string(receipted),
         message_state=state[0] if state else None,
-        network_error_code=tlvs.get(Tag.NETWORK_ERROR_CODE))
+        network_error_code=tlvs.get(Tag.NETWORK_ERROR_CODE),
+        acknowledgement=acknowledgement)
 
 
 class Bind:
@@ -269,6 +296,11 @@ class Bind:
         self._pending: deque[SubmitPart] = deque()
         self._outstanding: dict[int, _Outstanding] = {}
         self._nacks: dict[Hashable, int] = {}
+        self._acknowledged: queue.SimpleQueue[Acknowledgement] = queue.SimpleQueue()
+        # The connection (counted from 1) and the deliver_sm sequences on it
+        # handed on and not answered yet.
+        self._connection = 0
+        self._awaiting: set[int] = set()
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._wake_reader.setblocking(False)
         self._wake_writer.setblocking(False)
@@ -317,6 +349,15 @@ class Bind:
             raise BindError("bind", f"{self.settings.name} is stopping")
         for part in parts:
             self._inbound.put(part)
+        self._wake()
+
+    def acknowledge(self, acknowledgements: Iterable[Acknowledgement]) -> None:
+        """Answer these ``deliver_sm`` with status 0: what they carried is stored. Thread-safe.
+
+        One whose connection has dropped since, or that was answered already, is skipped.
+        """
+        for acknowledgement in acknowledgements:
+            self._acknowledged.put(acknowledgement)
         self._wake()
 
     def stop(self, drain_timeout: float = 5.0) -> list[SubmitPart]:
@@ -399,6 +440,7 @@ class Bind:
                                                 f" 0x{response.status:02X}")
         sock.setblocking(False)
         self._socket = sock
+        self._connection += 1
         self._selector = selectors.DefaultSelector()
         self._selector.register(sock, selectors.EVENT_READ)
         self._selector.register(self._wake_reader, selectors.EVENT_READ)
@@ -443,6 +485,7 @@ class Bind:
         while True:
             now = self._clock()
             self._take_inbound()
+            self._answer_acknowledged()
             if self._stopping.is_set() and self._unbind_finished(now):
                 return
             self._check_timers(now)
@@ -464,6 +507,17 @@ class Bind:
             except queue.Empty:
                 return
 
+    def _answer_acknowledged(self) -> None:
+        while True:
+            try:
+                acknowledgement = self._acknowledged.get_nowait()
+            except queue.Empty:
+                return
+            if (acknowledgement.connection == self._connection
+                    and acknowledgement.sequence in self._awaiting):
+                self._awaiting.discard(acknowledgement.sequence)
+                self._respond(_DELIVER_SM_RESP, acknowledgement.sequence)
+
     def _drain_wake(self) -> None:
         try:
             while self._wake_reader.recv(4096):
@@ -476,6 +530,8 @@ class Bind:
         if self._unbind_sequence is None:
             if self._outstanding and now < self._drain_deadline:
                 return False
+            # What was stored before the stop is answered before the unbind.
+            self._answer_acknowledged()
             request = smpp.make_pdu("unbind", client=self._sequences)
             self._unbind_sequence = request.sequence
             self._unbind_sent_at = now
@@ -661,19 +717,22 @@ class Bind:
         self._pending.appendleft(entry.part)
 
     def _deliver(self, sequence: int, raw: bytes) -> None:
-        status = consts.SMPP_ESME_ROK
+        """Hand a deliver_sm on; it is answered once acknowledged, or now if it is refused."""
+        acknowledgement = Acknowledgement(self.settings.name, self._connection, sequence)
         try:
-            message = _inbound(self.settings.name, raw)
+            message = _inbound(self.settings.name, raw, acknowledgement)
         except Exception:
             log.exception("smpp deliver_sm unreadable", extra=self._log_context())
-            status = consts.SMPP_ESME_RX_P_APPN
-        else:
-            try:
-                self._events.received(message)
-            except Exception:
-                log.exception("smpp deliver_sm not taken", extra=self._log_context())
-                status = consts.SMPP_ESME_RX_T_APPN
-        self._respond(_DELIVER_SM_RESP, sequence, status)
+            self._respond(_DELIVER_SM_RESP, sequence, consts.SMPP_ESME_RX_P_APPN)
+            return
+        # Awaited before it is handed on: the acknowledgement may come back at once.
+        self._awaiting.add(sequence)
+        try:
+            self._events.received(message)
+        except Exception:
+            log.exception("smpp deliver_sm not taken", extra=self._log_context())
+            self._awaiting.discard(sequence)
+            self._respond(_DELIVER_SM_RESP, sequence, consts.SMPP_ESME_RX_T_APPN)
 
     def _resubmit(self, entries: list[_Outstanding]) -> None:
         """Parts whose fate is unknown go out again, first, and are reported."""
@@ -693,6 +752,8 @@ class Bind:
             self._socket = None
         self._received.clear()
         self._unsent.clear()
+        # Unanswered on a connection that is gone: the SMSC sends them again.
+        self._awaiting.clear()
         self._enquire_sequence = None
         if not self._stopping.is_set():
             self._state = BindState.DOWN

@@ -32,7 +32,9 @@ Receipts arrive on the binds' threads; they only enqueue there, on
 ``receipts``, to be recorded through the receipt service from whatever
 thread owns a database session. Mobile-originated messages are put on
 ``mobile_originated`` for the subscriber service, whose confirmations go
-out through ``send_reply``.
+out through ``send_reply``. ``arrived`` is set whenever one is enqueued. The
+SMSC gets its answer only once the one who took the message has committed
+it and passes its ``acknowledgement`` to ``acknowledge``.
 
 A route may also be a Twilio-compatible REST API (``sms_twilio``): the
 same rendered text goes there whole, the provider segments it, and its
@@ -75,7 +77,13 @@ from publisher.channels.base import (
     TargetRef,
     TransientChannelError,
 )
-from publisher.channels.smpp_bind import Bind, BindState, InboundMessage, SubmitPart
+from publisher.channels.smpp_bind import (
+    Acknowledgement,
+    Bind,
+    BindState,
+    InboundMessage,
+    SubmitPart,
+)
 from publisher.channels.sms_encoding import (
     EncodedSms,
     ReferenceAllocator,
@@ -220,8 +228,20 @@ class SmsChannel(Channel[str]):
 
     def start(self) -> list[Bind]:
         """Open every route's binds (once); receipts start arriving on ``receipts``."""
-        return [bind for route in self.routes.start() if isinstance(route, Route)
-                for bind in route.binds]
+        binds = [bind for route in self.routes.start() if isinstance(route, Route)
+                 for bind in route.binds]
+        self._binds = {bind.settings.name: bind for bind in binds}
+        return binds
+
+    def acknowledge(self, acknowledgements: Iterable[Acknowledgement]) -> None:
+        """Answer the SMSC for these inbound messages, committed now, each on its own bind."""
+        by_bind: dict[str, list[Acknowledgement]] = {}
+        for acknowledgement in acknowledgements:
+            by_bind.setdefault(acknowledgement.bind, []).append(acknowledgement)
+        for name, answered in by_bind.items():
+            bind = self._binds.get(name)
+            if bind is not None:
+                bind.acknowledge(answered)
 
     def render(self, message: OutgoingMessage, language: str) -> str:
         return render_sms(message.alert, message.msg_type, language, signature=self.signature)

@@ -2,7 +2,11 @@
 
 The binds' threads only enqueue each ``deliver_sm`` (``SmsChannel.receipts``
 and ``SmsChannel.mobile_originated``); an ``InboundPump`` thread takes them
-from there while the worker runs:
+from there as soon as they arrive, while the worker runs. The SMSC gets its
+``deliver_sm_resp`` (``SmsChannel.acknowledge``) only after the commit that
+stored what the message carried, or once a message is dropped on purpose; a
+worker that dies before leaves it unanswered, and the SMSC delivers it again:
+
 
 - receipts are recorded through ``store_receipts``, every receipt taken in
   one drain together, in one transaction; one that matches no delivery yet is offered
@@ -14,9 +18,11 @@ from there while the worker runs:
   is given up is logged with the reason; a text from a number that is no
   mobile number is logged with the field and the reason, and not answered.
 
-When the database refuses a drain, what was taken stays in hand and is tried
-again after a pause that grows while the failures last. Stopping the pump
-drains what is left once more.
+When the database refuses a drain, what was taken stays in hand, unanswered,
+and is tried again after a pause that grows while the failures last. Stopping
+the pump drains what is left once more: what that stores while the binds are
+open is answered before they unbind, and what comes after is left to the
+SMSC to deliver again.
 
 The pump also writes its binds' states for ``/health`` every few seconds
 (``sms_bind_states``), and deletes them when it stops.
@@ -31,8 +37,10 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,7 +56,7 @@ from publisher.services.sms_bind_states import REPORT_SECONDS, BindStateReporter
 from publisher.services.sms_failover_audit import record_failovers
 from publisher.services.subscriber_commands import handle_mo
 from publisher.services.waiting_ids import WaitingIds
-from publisher.store.models import ReceiptOutcome
+from publisher.store.models import Receipt, ReceiptOutcome, utcnow
 
 __all__ = [
     "InboundPump",
@@ -57,12 +65,15 @@ __all__ = [
     "message_text",
     "receipt_fields",
     "record_receipts",
+    "unmatched_since",
 ]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# An idle pump looks this often at what is due (re-matching, confirmations,
+# bind states); what the binds receive wakes it at once.
 PUMP_INTERVAL_SECONDS = 0.15
 # Receipts recorded per transaction. A worker that falls behind its SMSC
 # (receipts come as fast as parts go) would otherwise correlate its whole
@@ -99,7 +110,10 @@ def receipt_fields(message: InboundMessage) -> dict[str, Any]:
 
 def record_receipts(session_factory: sessionmaker[Session], channel: SmsChannel,
                     messages: Sequence[InboundMessage]) -> list[str]:
-    """Record ``messages`` in one transaction; the provider ids of those that matched nothing."""
+    """Record ``messages`` in one transaction, then answer the SMSC for them.
+
+    Returns the provider ids of those that matched nothing.
+    """
     if not messages:
         return []
     with session_factory() as session:
@@ -109,7 +123,25 @@ def record_receipts(session_factory: sessionmaker[Session], channel: SmsChannel,
         unmatched = [receipt.provider_id for receipt in stored
                      if receipt.outcome is ReceiptOutcome.UNKNOWN and receipt.provider_id]
         session.commit()
+    channel.acknowledge(message.acknowledgement for message in messages)
     return unmatched
+
+
+def unmatched_since(session_factory: sessionmaker[Session], channel: SmsChannel,
+                    seconds: float, limit: int) -> list[str]:
+    """The provider ids of the channel's receipts of the last ``seconds`` still matching nothing.
+
+    The newest ``limit`` of them, oldest first: what a pump that stopped
+    (or died) was still offering again, for the next one to take over.
+    """
+    since = utcnow() - timedelta(seconds=seconds)
+    with session_factory() as session:
+        newest = list(session.scalars(
+            select(Receipt.provider_id)
+            .where(Receipt.channel == channel.name, Receipt.outcome == ReceiptOutcome.UNKNOWN,
+                   Receipt.provider_id.is_not(None), Receipt.received_at >= since)
+            .order_by(Receipt.id.desc()).limit(limit)))
+    return [provider_id for provider_id in reversed(newest) if provider_id is not None]
 
 
 def _taken(waiting: queue.SimpleQueue[T], limit: float = math.inf) -> list[T]:
@@ -123,7 +155,7 @@ def _taken(waiting: queue.SimpleQueue[T], limit: float = math.inf) -> list[T]:
 
 
 def drain_receipts(channel: SmsChannel, session_factory: sessionmaker[Session]) -> int:
-    """Record every receipt queued so far, in one transaction; returns how many were recorded."""
+    """Record (and answer) every receipt queued so far, in one transaction; how many."""
     taken = _taken(channel.receipts)
     record_receipts(session_factory, channel, taken)
     return len(taken)
@@ -166,7 +198,11 @@ class InboundPump:
     most every ``rematch_interval`` seconds, it offers them to
     ``rematch_receipts`` again and drops those that found their delivery; a
     provider id given up, or still kept when the pump stops, is logged as
-    matching no delivery.
+    matching no delivery. The stored row is what the SMSC's answer waited
+    for: a pump that starts takes over the provider ids of the unmatched
+    receipts of the last ``receipt_wait`` seconds, so those a worker that
+    died was still offering are offered again (a confirmation's among them,
+    until its time is up).
 
     A confirmation has no delivery row, so its receipts match none, by
     design: the pump knows the provider ids ``send_reply`` returned for an
@@ -189,6 +225,7 @@ class InboundPump:
         self._interval = interval
         self._reply_attempts = reply_attempts
         self._reply_retry = reply_retry
+        self._receipt_wait = receipt_wait
         self._unmatched = WaitingIds[str](receipt_wait, RECEIPT_WAIT_LIMIT)
         self._confirmations = WaitingIds[str](CONFIRMATION_RECEIPT_SECONDS, RECEIPT_WAIT_LIMIT)
         self._rematch_interval = rematch_interval
@@ -202,7 +239,15 @@ class InboundPump:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Open the binds (receipts and texts arrive before any send), then pump."""
+        """Take over the receipts waiting for a match, open the binds, then pump."""
+        try:
+            self._unmatched.keep(unmatched_since(self._sessions, self.channel,
+                                                 self._receipt_wait, RECEIPT_WAIT_LIMIT),
+                                 time.monotonic())
+        except SQLAlchemyError as error:
+            # Those receipts stay stored; only their late match is missed.
+            log.warning("sms receipts waiting for a match not taken over", extra={
+                "reason": str(error).splitlines()[0]})
         self.channel.start()
         self._thread = threading.Thread(target=self._run, name="sms-inbound", daemon=True)
         self._thread.start()
@@ -211,6 +256,7 @@ class InboundPump:
     def stop(self, timeout: float = 30.0) -> None:
         """Stop pumping, drain what is left, close the binds, then record what came meanwhile."""
         self._stopping.set()
+        self.channel.arrived.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
@@ -226,7 +272,10 @@ class InboundPump:
         log.info("sms inbound pump stopped")
 
     def _run(self) -> None:
-        while not self._stopping.wait(self._pause):
+        while not self._stopping.is_set():
+            self._wait()
+            if self._stopping.is_set():
+                return
             try:
                 self.drain()
             except Exception:  # the pump must outlive any one bad round; it is logged
@@ -237,6 +286,16 @@ class InboundPump:
             except SQLAlchemyError as error:
                 log.warning("sms bind states not reported", extra={
                     "reason": str(error).splitlines()[0]})
+
+    def _wait(self) -> None:
+        """Until something arrives, or the idle interval is over; after a failure, the pause."""
+        if self._pause > self._interval:
+            self._stopping.wait(self._pause)
+            return
+        # Whatever arrives while the round runs sets it again: the next round
+        # follows at once and takes all that came meanwhile.
+        self.channel.arrived.wait(self._interval)
+        self.channel.arrived.clear()
 
     def drain(self, *, final: bool = False, binds_open: bool = True) -> None:
         """One round: record receipts, apply texts, send the confirmations that are due.
@@ -250,8 +309,10 @@ class InboundPump:
             record_failovers(self._sessions, self.channel.failovers)
             self._mobile_originated += _taken(self.channel.mobile_originated)
             while self._mobile_originated:
-                self._apply_or_drop(self._mobile_originated[0])
+                message = self._mobile_originated[0]
+                self._apply_or_drop(message)
                 del self._mobile_originated[0]
+                self.channel.acknowledge([message.acknowledgement])
         except SQLAlchemyError as error:
             self._pause = min(max(self._pause * 2, 1.0), MAX_PAUSE_SECONDS)
             log.warning("sms inbound not stored; kept for the next round", extra={

@@ -130,6 +130,7 @@ class Responder:
     unbinds: int = 0
     unanswered_submits: int = 0
     pushed_after_bind: tuple[bytes, ...] = ()
+    pushed_after_first_bind: tuple[bytes, ...] = ()
     answers_to_pushed: list[tuple[int, int, int]] = field(default_factory=list)
     port: int = 0
 
@@ -149,6 +150,8 @@ class Responder:
                     self.binds += 1
                     writer.write(_pdu(0x80000009, 0, sequence, b"SIM\0"))
                     writer.write(b"".join(self.pushed_after_bind))
+                    if self.binds == 1:
+                        writer.write(b"".join(self.pushed_after_first_bind))
                 elif command_id == 0x15:
                     self.enquire_links.append((time.monotonic(), connection))
                     if not silent:
@@ -339,8 +342,11 @@ def test_interoperates_with_smpp34_ucs2_long_message_and_receipt(
                             source_addr="12379")
                  for index, part in enumerate(encoded.parts)]
         bind.submit(parts)
-        wait_until(lambda: len(events.messages) == 1 and len(receipt_answers) == 1, 5,
-                   "the receipt")
+        wait_until(lambda: len(events.messages) == 1, 5, "the receipt")
+        time.sleep(0.2)
+        assert receipt_answers == []  # not before it is stored
+        bind.acknowledge([events.messages[0].acknowledgement])
+        wait_until(lambda: len(receipt_answers) == 1, 5, "the answer to the receipt")
         bind.stop()
     finally:
         async def close() -> None:
@@ -572,17 +578,18 @@ class RefusingRecorder(Recorder):
             raise RuntimeError("receipt store unavailable")
 
 
+def deliver(sequence: int, text: bytes, esm_class: int) -> bytes:
+    pdu = smpp.make_pdu("deliver_sm", client=None, sequence=sequence,
+                        source_addr="8613800138000", destination_addr="12379",
+                        esm_class=esm_class, short_message=text,
+                        receipted_message_id="A0001" if esm_class else None,
+                        message_state=2 if esm_class else None)
+    pdu.sequence = sequence
+    return bytes(pdu.generate())
+
+
 def test_answers_every_pdu_the_smsc_sends(serve: Callable[[Responder], Responder],
                                          binds: list[Bind]) -> None:
-    def deliver(sequence: int, text: bytes, esm_class: int) -> bytes:
-        pdu = smpp.make_pdu("deliver_sm", client=None, sequence=sequence,
-                            source_addr="8613800138000", destination_addr="12379",
-                            esm_class=esm_class, short_message=text,
-                            receipted_message_id="A0001" if esm_class else None,
-                            message_state=2 if esm_class else None)
-        pdu.sequence = sequence
-        return bytes(pdu.generate())
-
     responder = serve(Responder(pushed_after_bind=(
         deliver(901, b"id:A0001 stat:DELIVRD", 0x04),
         deliver(902, b"DY 110105", 0x00),
@@ -590,7 +597,11 @@ def test_answers_every_pdu_the_smsc_sends(serve: Callable[[Responder], Responder
         _pdu(0x00000008, 0, 904, b"\0" * 8),  # cancel_sm: not for an ESME
     )))
     events = RefusingRecorder()
-    start_bind(binds, responder.port, events)
+    bind = start_bind(binds, responder.port, events)
+    wait_until(lambda: len(responder.answers_to_pushed) == 3, 3, "three answers")
+    time.sleep(0.2)
+    assert len(responder.answers_to_pushed) == 3  # the text waits until it is stored
+    bind.acknowledge([events.messages[1].acknowledgement])
     wait_until(lambda: len(responder.answers_to_pushed) == 4, 3, "four answers")
 
     assert sorted(responder.answers_to_pushed, key=lambda answer: answer[2]) == [
@@ -605,6 +616,30 @@ def test_answers_every_pdu_the_smsc_sends(serve: Callable[[Responder], Responder
     assert (mobile_originated.source_addr, mobile_originated.short_message) == (
         "8613800138000", b"DY 110105")
     assert mobile_originated.bind == "test"
+
+
+def test_an_acknowledgement_from_a_dropped_connection_is_not_sent(
+        serve: Callable[[Responder], Responder], binds: list[Bind]) -> None:
+    # The SMSC unbinds right after its receipt, then sends it again on the
+    # next connection, under the same sequence number.
+    unbind = _pdu(0x00000006, 0, 902)
+    responder = serve(Responder(
+        pushed_after_bind=(deliver(901, b"id:A0001 stat:DELIVRD", 0x04),),
+        pushed_after_first_bind=(unbind,)))
+    events = Recorder()
+    bind = start_bind(binds, responder.port, events)
+    wait_until(lambda: len(events.messages) == 2, 3, "the receipt, twice")
+    before_drop, repeated = events.messages
+    assert before_drop.acknowledgement.connection != repeated.acknowledgement.connection
+
+    bind.acknowledge([before_drop.acknowledgement])
+    time.sleep(0.3)
+    assert responder.answers_to_pushed == [(0x80000006, 0x00, 902)]  # only the unbind_resp
+
+    bind.acknowledge([repeated.acknowledgement, repeated.acknowledgement])
+    wait_until(lambda: len(responder.answers_to_pushed) == 2, 3, "the receipt answered")
+    time.sleep(0.2)
+    assert responder.answers_to_pushed == [(0x80000006, 0x00, 902), (0x80000005, 0x00, 901)]
 
 
 def test_settings_hide_the_password_and_refuse_what_smpp_cannot_carry() -> None:

@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.cap.model import Status
 from publisher.channels.base import DeliveryStatus
+from publisher.channels.sms_provider_ids import provider_id
+from publisher.channels.sms_receipts import normalise_message_id
 from publisher.sim.smsc import SimulatorThread
 from publisher.sim.smsc_state import reassemble
 from publisher.store.models import Delivery, Receipt, ReceiptOutcome, Target
@@ -27,6 +29,9 @@ from tests.integration.sms_support import add_subscribers, single_route
 __all__ = ["SMS_QUEUES", "SmsAlert", "SmsLedger", "sms_alert", "sms_ledger"]
 
 SMS_QUEUES = ("fanout", "channel.sms")
+# The route of ``single_route``, and how it reads the simulator's message ids.
+ROUTE = "primary"
+MESSAGE_ID_BASE = 16
 
 
 def _subscriber_numbers(count: int) -> list[str]:
@@ -88,6 +93,8 @@ class SmsLedger:
     applied: Counter[str]         # receipts that moved a part along, by provider id
     unmatched: int                # receipts recorded as matching no part, or unreadable
     parts: int                    # parts the SMSC took, copies included
+    unmatched_ids: set[str]       # the provider ids those receipts name
+    taken_ids: dict[str, set[str]]  # the provider ids of the parts the SMSC took, by number
 
     def received(self, number: str) -> bool:
         return self.copies.get(number, 0) > 0
@@ -120,10 +127,14 @@ def sms_ledger(factory: sessionmaker[Session], smsc: SimulatorThread,
     copies: Counter[str] = Counter()
     repeated: Counter[str] = Counter()
     incomplete = []
+    taken_ids: dict[str, set[str]] = {}
     for message in messages:
         number = f"+{message.destination_addr}"
         copies[number] += 1
-        repeated[number] += len(message.parts) - message.total
+        repeated[number] += len(message.duplicates)
+        taken_ids.setdefault(number, set()).update(
+            provider_id(ROUTE, normalise_message_id(part.message_id, MESSAGE_ID_BASE))
+            for part in message.parts)
         if not message.complete:
             incomplete.append(number)
     with factory() as session:
@@ -135,8 +146,11 @@ def sms_ledger(factory: sessionmaker[Session], smsc: SimulatorThread,
     # A receipt the SMSC sends again is recorded again, as a DUPLICATE that moves nothing.
     applied = Counter(str(provider_id) for provider_id, outcome in outcomes
                       if outcome is ReceiptOutcome.APPLIED)
-    unmatched = sum(1 for _, outcome in outcomes
-                    if outcome in (ReceiptOutcome.UNKNOWN, ReceiptOutcome.INVALID))
+    unmatched_outcomes = (ReceiptOutcome.UNKNOWN, ReceiptOutcome.INVALID)
+    unmatched = sum(1 for _, outcome in outcomes if outcome in unmatched_outcomes)
+    unmatched_ids = {str(provider_id) for provider_id, outcome in outcomes
+                     if outcome in unmatched_outcomes}
     return SmsLedger(rows, dict(copies), {number: count for number, count in repeated.items()
                                           if count}, incomplete, applied, unmatched,
-                     sum(len(message.parts) for message in messages))
+                     sum(len(message.parts) for message in messages), unmatched_ids,
+                     taken_ids)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,10 +23,10 @@ from publisher.channels.base import OutgoingMessage, SendResult, TargetRef
 from publisher.channels.sms import SmsChannel
 from publisher.channels.sms_encoding import DATA_CODING_UCS2, decode_short_message
 from publisher.channels.sms_text import DEFAULT_SIGNATURE
-from publisher.services.sms_inbound import InboundPump
+from publisher.services.sms_inbound import InboundPump, unmatched_since
 from publisher.sim.smsc import FaultMode, SimulatorThread
 from publisher.sim.smsc_state import ReassembledMessage
-from publisher.store.models import Delivery, DeliveryStatus, Receipt, ReceiptOutcome
+from publisher.store.models import Delivery, DeliveryStatus, Receipt, ReceiptOutcome, utcnow
 from tests.integration.fanout_support import (
     CHAOYANG,
     HAIDIAN,
@@ -78,6 +80,12 @@ def pump(channel: SmsChannel, session_factory: Factory) -> Iterator[InboundPump]
 def _text(smsc: SimulatorThread, number: str, text: str) -> None:
     """A text from ``number``, once the platform's bind has acknowledged it."""
     smsc.inject_mo(number.removeprefix("+"), SOURCE_ADDR, text).result(DEADLINE)
+
+
+def _queued_text(smsc: SimulatorThread, channel: SmsChannel, number: str, text: str) -> None:
+    """A text from ``number``, taken by the platform's bind and not answered yet."""
+    smsc.inject_mo(number.removeprefix("+"), SOURCE_ADDR, text)
+    eventually(lambda: channel.mobile_originated.qsize() == 1, "the text queued")
 
 
 def _received(smsc: SimulatorThread, number: str) -> list[ReassembledMessage]:
@@ -151,11 +159,13 @@ def test_a_text_from_a_landline_is_logged_and_not_answered(
     assert refused[0].field == "msisdn" and "not a mobile number" in refused[0].reason
 
 
-def _drain_until(pump: InboundPump, smsc: SimulatorThread, number: str) -> ReassembledMessage:
-    def drained() -> list[ReassembledMessage]:
+def _drain_until(pump: InboundPump, smsc: SimulatorThread, number: str,
+                 count: int) -> list[ReassembledMessage]:
+    def drained() -> list[ReassembledMessage] | None:
         pump.drain()
-        return _received(smsc, number)
-    return eventually(drained, f"a confirmation to {number}")[0]
+        found = _received(smsc, number)
+        return found if len(found) >= count else None
+    return eventually(drained, f"{count} confirmations to {number}")
 
 
 def test_a_confirmation_that_cannot_go_out_is_retried_and_then_arrives(
@@ -165,7 +175,7 @@ def test_a_confirmation_that_cannot_go_out_is_retried_and_then_arrives(
     # Drained by hand, so that the SMSC goes down between the text and its answer.
     pump = InboundPump(channel, session_factory, DISTRICTS, reply_retry=0.1)
     channel.start()
-    _text(smsc, FIRST, "SUB Chaoyang")
+    _queued_text(smsc, channel, FIRST, "SUB Chaoyang")
     smsc.set_fault(FaultMode.DROP)
     pump.drain()
     assert sms_targets(session_factory) == [(FIRST, CHAOYANG, "en-US", False, True)]
@@ -174,8 +184,14 @@ def test_a_confirmation_that_cannot_go_out_is_retried_and_then_arrives(
     assert len(waiting) == 1 and "no SMPP bind" in waiting[0].reason
 
     smsc.set_fault(FaultMode.NONE)
-    assert "Chaoyang" in _words(_drain_until(pump, smsc, FIRST))
-    assert len(_received(smsc, FIRST)) == 1
+    # The SMSC never got its answer to the text, so it delivers it again: the
+    # subscription stays one, and that text is confirmed as well.
+    confirmations = _drain_until(pump, smsc, FIRST, 2)
+    assert len(confirmations) == 2
+    assert all("Chaoyang" in _words(message) for message in confirmations)
+    assert sms_targets(session_factory) == [(FIRST, CHAOYANG, "en-US", False, True)]
+    assert [record.attempts for record in caplog.records
+            if record.getMessage() == "sms confirmation sent"] in ([2, 1], [1, 2])
 
 
 def test_a_confirmation_is_given_up_after_its_attempts_and_says_so(
@@ -185,7 +201,7 @@ def test_a_confirmation_is_given_up_after_its_attempts_and_says_so(
     pump = InboundPump(channel, session_factory, DISTRICTS, reply_attempts=2,
                        reply_retry=0.0)
     channel.start()
-    _text(smsc, FIRST, "DY 海淀")
+    _queued_text(smsc, channel, FIRST, "DY 海淀")
     smsc.set_fault(FaultMode.DROP)
     pump.drain()
     pump.drain()
@@ -234,9 +250,12 @@ def test_receipts_are_recorded_while_the_pump_runs(
 
 
 def test_a_backlog_of_receipts_is_recorded_in_bounded_transactions(
-        smsc: SimulatorThread, channel: SmsChannel, session_factory: Factory) -> None:
+        smsc_factory: StartSmsc, session_factory: Factory) -> None:
     # Not started: the receipts wait in the channel's queue, as they do in a
-    # worker that falls behind its SMSC, until one round takes them.
+    # worker that falls behind its SMSC, until one round takes them. The SMSC
+    # waits for their answers longer than that.
+    smsc = smsc_factory(receipt_response_timeout=60.0)
+    channel = sms_channel(single_route(smsc.port, bind_timeout=0.5))
     pump = InboundPump(channel, session_factory, DISTRICTS, receipts_per_transaction=2)
     message_id = _published_to_both(session_factory)
     deliver_in_process(session_factory, message_id, channel)
@@ -246,7 +265,10 @@ def test_a_backlog_of_receipts_is_recorded_in_bounded_transactions(
     commits: list[int] = []
     event.listen(session_factory, "after_commit", lambda session: commits.append(1))
 
-    pump.drain()
+    try:
+        pump.drain()
+    finally:
+        channel.close()
 
     assert len(sent) > 2  # the Chinese alert went in parts
     assert channel.receipts.qsize() == 0
@@ -255,6 +277,78 @@ def test_a_backlog_of_receipts_is_recorded_in_bounded_transactions(
         provider_id: ReceiptOutcome.APPLIED for provider_id in sent}
     assert [delivery.status for delivery in deliveries(session_factory, message_id)] == [
         DeliveryStatus.DELIVERED] * 2
+
+
+def test_a_receipt_is_answered_only_once_stored_and_one_lost_before_comes_again(
+        smsc_factory: StartSmsc, session_factory: Factory) -> None:
+    smsc = smsc_factory(receipt_response_timeout=60.0)
+    dying = sms_channel(single_route(smsc.port, bind_timeout=0.5))
+    message_id = _published_to_both(session_factory)
+    try:
+        deliver_in_process(session_factory, message_id, dying)
+        sent = {part.provider_id for delivery in deliveries(session_factory, message_id)
+                for part in parts_of(session_factory, delivery.id)}
+        eventually(lambda: dying.receipts.qsize() >= len(sent), "every receipt queued")
+    finally:
+        # The worker ends with its receipts taken and never stored.
+        dying.close()
+
+    channel = sms_channel(single_route(smsc.port, bind_timeout=0.5))
+    pump = InboundPump(channel, session_factory, DISTRICTS)
+    pump.start()
+    try:
+        # Only the SMSC has them now: answered at once, it would not send them again.
+        final = _final(session_factory, message_id)
+    finally:
+        pump.stop()
+        channel.close()
+
+    assert [delivery.status for delivery in final] == [DeliveryStatus.DELIVERED] * 2
+    stored = _receipts(session_factory)
+    assert sorted(receipt.provider_id or "" for receipt in stored) == sorted(sent)
+    assert {receipt.outcome for receipt in stored} == {ReceiptOutcome.APPLIED}
+
+
+def test_a_text_is_answered_only_once_applied(smsc_factory: StartSmsc,
+                                              session_factory: Factory) -> None:
+    smsc = smsc_factory(receipt_response_timeout=60.0)
+    channel = sms_channel(single_route(smsc.port, bind_timeout=0.5))
+    channel.start()
+    pump = InboundPump(channel, session_factory, DISTRICTS)
+    try:
+        answered = smsc.inject_mo(FIRST.removeprefix("+"), SOURCE_ADDR, "DY 朝阳")
+        eventually(lambda: channel.mobile_originated.qsize() == 1, "the text queued")
+        time.sleep(0.5)
+        assert not answered.done()
+        pump.start()
+        answered.result(DEADLINE)
+        assert "朝阳区" in _words(_reply(smsc, FIRST, 1))
+    finally:
+        pump.stop()
+        channel.close()
+
+
+def test_a_pump_takes_over_the_recent_receipts_that_match_nothing_yet(
+        session_factory: Factory) -> None:
+    now = utcnow()
+    with session_factory() as session:
+        session.add_all([
+            Receipt(channel="sms", raw="{}", provider_id=provider_id, outcome=outcome,
+                    received_at=now - timedelta(seconds=age))
+            for provider_id, outcome, age in [
+                ("primary:old", ReceiptOutcome.UNKNOWN, 900),
+                ("primary:a", ReceiptOutcome.UNKNOWN, 30),
+                ("primary:matched", ReceiptOutcome.APPLIED, 20),
+                ("primary:b", ReceiptOutcome.UNKNOWN, 10),
+                ("primary:c", ReceiptOutcome.UNKNOWN, 5)]])
+        session.add(Receipt(channel="wechat", raw="{}", provider_id="w", received_at=now,
+                            outcome=ReceiptOutcome.UNKNOWN))
+        session.commit()
+    channel = sms_channel(single_route(1))
+
+    assert unmatched_since(session_factory, channel, 600.0, 10) == [
+        "primary:a", "primary:b", "primary:c"]
+    assert unmatched_since(session_factory, channel, 600.0, 2) == ["primary:b", "primary:c"]
 
 
 class _LateToCommit(SmsChannel):
