@@ -46,6 +46,10 @@ from publisher.cap.problems import errors_of
 from publisher.cap.rules_area import check_area
 from publisher.services.actors import Actor
 from publisher.services.district_nodes import DISTRICT_CHANNEL
+from publisher.services.drawn_area_followers import (
+    DISTRICT_FOLLOWING_CHANNELS,
+    with_overlapped_districts,
+)
 from publisher.services.errors import Forbidden, InvalidInput
 from publisher.services.previews import PREVIEW_ROLES
 from publisher.services.subscribers import CHANNEL_OF_CONTACT
@@ -87,17 +91,23 @@ def _require_reach_role(actor: Actor) -> None:
 class _Resolver:
     """The targets a selection reaches on each channel, as a SQL condition on ``Target``."""
 
-    def __init__(self, session: Session, selection: AreaSelection, test_only: bool) -> None:
+    def __init__(self, session: Session, alert: Alert, districts: DistrictTable) -> None:
         self._session = session
-        self._selection = selection
-        self._test_only = test_only
+        self._selection = AreaSelection.of_alert(alert, districts)
+        # As fan-out plans it (``fanout_scope``): followers of districts are
+        # reached through every district a drawn area overlaps.
+        self._followed = AreaSelection.of_alert(with_overlapped_districts(alert, districts),
+                                                districts)
+        self._test_only = reaches_only_test_targets(alert.status.value)
 
     def reached(self, channel: str) -> ColumnElement[bool]:
+        selection = (self._followed if channel in DISTRICT_FOLLOWING_CHANNELS
+                     else self._selection)
         located = [target_id for page in select_located_target_ids(
-            self._session, channel, self._selection, test_only=self._test_only,
+            self._session, channel, selection, test_only=self._test_only,
             page_size=_PAGE_SIZE) for target_id in page]
         return and_(*eligible_targets(channel, test_only=self._test_only),
-                    or_(self._selection.code_condition(), Target.id.in_(located)))
+                    or_(selection.code_condition(), Target.id.in_(located)))
 
     def count(self, channel: str) -> int:
         return self._session.scalar(
@@ -127,8 +137,7 @@ def _districts(alert: Alert, table: DistrictTable) -> tuple[District, ...]:
 def alert_reach(session: Session, actor: Actor, alert: Alert, districts: DistrictTable) -> Reach:
     """Who the areas of ``alert`` (a draft, or a message) reach, as its fan-out would."""
     _require_reach_role(actor)
-    resolver = _Resolver(session, AreaSelection.of_alert(alert, districts),
-                         reaches_only_test_targets(alert.status.value))
+    resolver = _Resolver(session, alert, districts)
     return Reach(
         districts=_districts(alert, districts),
         devices=MappingProxyType({kind.value: resolver.count(kind.channel)

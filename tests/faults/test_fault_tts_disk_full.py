@@ -10,6 +10,7 @@ is freed, the batch's retry makes the audio and pushes each speaker once.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -129,8 +130,14 @@ def test_full_speech_cache_fails_clearly_then_speaks_once_freed(
         assert reasons == {f"audio cache {cache}: cannot store the announcement"
                            f" ({NO_SPACE})"}, reasons
         assert speakers.received() == []
-        # Nothing half-written: only the cache's lock file.
-        assert [path.name for path in cache.iterdir()] == [".making.lock"]
+        # Nothing half-written: only the cache's lock file. Looked at under that lock,
+        # as the cache itself works: a retry may be making its file at this moment.
+        with open(cache / ".making.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                assert [path.name for path in cache.iterdir()] == [".making.lock"]
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
         assert installation.workers["speaker"].poll() is None, installation.logs()
 
         filler.unlink()

@@ -171,7 +171,9 @@ def test_the_reach_is_what_the_fanout_plans(city: Factory, table: DistrictTable,
     ("Chaoyang", Status.EXERCISE, ["110105"], 1, 0, 1, ()),
     ("Chaoyang and Haidian", Status.ACTUAL, ["110105", "110108"], 4, 1, 5,
      ("110105", "110108")),
-    ("east Chaoyang, drawn", Status.ACTUAL, ["110105", "110112"], 1, 0, 0, ()),
+    # Subscribers follow districts and have no location: a drawn area reaches the
+    # followers of every district it overlaps.
+    ("east Chaoyang, drawn", Status.ACTUAL, ["110105", "110112"], 1, 0, 4, ()),
     ("Huairou and a circle in Haidian", Status.EXERCISE, ["110108", "110116"], 0, 0, 1, ()),
 ])
 def test_the_reach_names_districts_and_counts_targets(
