@@ -205,7 +205,7 @@ class MqttConnection:
                     f"MQTT broker {self.options.address}: {error}") from None
             if not info.is_published():
                 self._drop(client)
-                acknowledged = sum(each.is_published() for each in infos)
+                acknowledged = sum(_acknowledged(each) for each in infos)
                 raise TransientChannelError(
                     f"MQTT broker {self.options.address} acknowledged {acknowledged} of"
                     f" {len(infos)} publications within {self.options.publish_timeout:g} s")
@@ -290,3 +290,12 @@ class MqttConnection:
                    _properties: Any) -> None:
         if reason.is_failure:
             self._refused[mid] = str(reason)
+
+
+def _acknowledged(info: mqtt.MQTTMessageInfo) -> bool:
+    # paho raises, rather than answers False, for a publication the client
+    # could not even send (it was not connected): not acknowledged either.
+    try:
+        return info.is_published()
+    except (RuntimeError, ValueError):
+        return False
