@@ -156,6 +156,18 @@ def _recorded(factory: Factory, channel: SmsChannel, message_id: int) -> list[De
     return deliveries(factory, message_id)
 
 
+def _batch_under_way(factory: Factory, channel: SmsChannel, primary: SimulatorThread
+                     ) -> tuple[int, threading.Thread]:
+    """An alert's batch sending in a thread, with some of it taken by the primary."""
+    eventually(lambda: bound(channel, "primary"), "the primary bound")
+    message_id = _alert(factory)
+    sending = threading.Thread(target=deliver_in_process, args=(factory, message_id, channel))
+    sending.start()
+    eventually(lambda: len(_first_parts(primary)) >= BEFORE_THE_STOP,
+               "the batch under way over the primary")
+    return message_id, sending
+
+
 def test_a_batch_whose_route_dies_sends_its_remainder_over_the_next_route_once(
         session_factory: Factory, smsc_factory: StartSmsc) -> None:
     primary = smsc_factory("primary")
@@ -166,13 +178,7 @@ def test_a_batch_whose_route_dies_sends_its_remainder_over_the_next_route_once(
         channel = sms_channel({"routes": [route("primary", 0, primary.port, rate=20, window=2),
                                           rest_route("rest", 1, api)]})
         try:
-            eventually(lambda: bound(channel, "primary"), "the primary bound")
-            message_id = _alert(session_factory)
-            sending = threading.Thread(
-                target=deliver_in_process, args=(session_factory, message_id, channel))
-            sending.start()
-            eventually(lambda: len(_first_parts(primary)) >= BEFORE_THE_STOP,
-                       "the batch under way over the primary")
+            message_id, sending = _batch_under_way(session_factory, channel, primary)
             _stop_answering_then_drop(primary)
             eventually(api.taken, "the rest over the REST route")
             # What the primary's bind held when it went goes out when it comes back.
@@ -226,13 +232,7 @@ def test_a_batch_whose_smsc_stops_answering_sends_its_remainder_over_the_next_ro
             route("primary", 0, primary.port, rate=20, window=2, response_timeout=1),
             rest_route("rest", 1, api)]})
         try:
-            eventually(lambda: bound(channel, "primary"), "the primary bound")
-            message_id = _alert(session_factory)
-            sending = threading.Thread(
-                target=deliver_in_process, args=(session_factory, message_id, channel))
-            sending.start()
-            eventually(lambda: len(_first_parts(primary)) >= BEFORE_THE_STOP,
-                       "the batch under way over the primary")
+            message_id, sending = _batch_under_way(session_factory, channel, primary)
             # Its binds stay bound; it takes nothing more and answers nothing.
             primary.set_fault(FaultMode.SILENT)
             sending.join(60)
