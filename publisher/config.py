@@ -68,6 +68,8 @@ class Settings:
     # Per-client limits by kind of request, e.g. {"login": {"burst": 10, "per_minute": 6}}
     # (publisher.web.rate_limit).
     rate_limits: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Reverse proxies whose X-Forwarded-For names the client (publisher.web.client_address).
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -103,6 +105,7 @@ _ENVIRONMENT_KEYS = {
     "PUBLISHER_AGENCY_CODE": "agency_code",
     "PUBLISHER_CHANNELS": "channels",
     "PUBLISHER_BATCH_SIZE": "batch_size",
+    "PUBLISHER_TRUSTED_PROXIES": "trusted_proxies",
 }
 
 
@@ -122,7 +125,7 @@ def _file_values(paths: Paths, environ: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _coerced(name: str, value: Any) -> Any:
-    if name == "channels":
+    if name in ("channels", "trusted_proxies"):
         items = value.split(",") if isinstance(value, str) else value
         return tuple(str(item).strip() for item in items if str(item).strip())
     if name == "batch_size":

@@ -38,6 +38,7 @@ from publisher.web import (
 )
 from publisher.web.auth import auth_middleware
 from publisher.web.bodies import MAX_BODY_BYTES
+from publisher.web.client_address import TRUSTED_PROXIES, read_trusted_proxies
 from publisher.web.context import FANOUT, HEALTH, SESSIONS, SETTINGS, SIGNER
 from publisher.web.errors import error_middleware
 from publisher.web.fanout import FanoutTrigger
@@ -82,6 +83,7 @@ def create_app(settings: Settings) -> web.Application:
                           client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app[RATE_LIMITER] = RateLimiter(read_rate_limits(settings.rate_limits))
+    app[TRUSTED_PROXIES] = read_trusted_proxies(settings.trusted_proxies)
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(metrics.open_metrics)
     app.cleanup_ctx.append(subscribers.load_district_names)

@@ -25,6 +25,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from publisher.config import ConfigError
+from publisher.web.client_address import request_client
 from publisher.web.errors import error_response
 from publisher.web.staff_context import LOGIN_PATH
 from publisher.web.staff_pages import render_error
@@ -176,7 +177,7 @@ def _refusal(request: web.Request, kind: str, wait: float) -> web.Response:
 async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     kind = limited_kind(request)
     if kind is not None:
-        wait = request.app[RATE_LIMITER].wait(kind, request.remote or "unknown")
+        wait = request.app[RATE_LIMITER].wait(kind, request_client(request))
         if wait > 0:
             return _refusal(request, kind, wait)
     return await handler(request)

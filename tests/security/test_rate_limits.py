@@ -3,6 +3,7 @@ with Retry-After past their burst; the staff API is not limited; the limits are 
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import replace
 from typing import Any
 
@@ -11,8 +12,9 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from publisher.config import ConfigError, Settings
+from publisher.config import ConfigError, Settings, load_settings
 from publisher.web import create_app
+from publisher.web.client_address import client_address, read_trusted_proxies
 from publisher.web.rate_limit import DEFAULT_LIMITS, RateLimit, TokenBuckets, read_rate_limits
 from tests.integration.staff_support import PASSWORD, make_staff
 
@@ -109,3 +111,63 @@ async def test_logging_in_is_limited_per_client_even_with_the_right_password(
     # The login form itself is still shown: only attempts count.
     async with limited.get("/staff/login") as form:
         assert form.status == 200
+
+
+PROXY = "127.0.0.1"
+
+
+def test_the_client_is_the_last_hop_a_trusted_proxy_names() -> None:
+    proxies = read_trusted_proxies(["127.0.0.1", "10.0.0.0/8"])
+    # The client wrote the leftmost entry itself: only the proxies' appends count.
+    assert client_address(PROXY, ["203.0.113.9, 198.51.100.7"], proxies) == "198.51.100.7"
+    assert client_address(PROXY, ["198.51.100.7, 10.1.2.3"], proxies) == "198.51.100.7"
+    assert client_address(PROXY, ["198.51.100.7", "10.1.2.3"], proxies) == "198.51.100.7"
+    assert client_address(PROXY, [], proxies) == PROXY
+    # A hop that is no address ends the walk at the proxy that passed it on.
+    assert client_address(PROXY, ["198.51.100.7, not-an-address, 10.1.2.3"],
+                          proxies) == "10.1.2.3"
+    assert client_address("2001:db8::5", ["198.51.100.7"], proxies) == "2001:db8::5"
+    assert client_address(None, ["198.51.100.7"], proxies) == "unknown"
+
+
+def test_a_header_from_an_untrusted_peer_changes_nothing() -> None:
+    assert client_address("192.0.2.44", ["198.51.100.7"], ()) == "192.0.2.44"
+    assert client_address("192.0.2.44", ["198.51.100.7"],
+                          read_trusted_proxies("10.0.0.0/8")) == "192.0.2.44"
+
+
+def test_trusted_proxies_are_read_from_a_list_or_the_environment_and_mistakes_named() -> None:
+    assert read_trusted_proxies("10.0.0.0/8, 192.0.2.1") == (
+        ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("192.0.2.1/32"))
+    assert read_trusted_proxies("") == ()
+    with pytest.raises(ConfigError, match=r"trusted_proxies\[1\]: 'proxy.local'"):
+        read_trusted_proxies(["10.0.0.1", "proxy.local"])
+    settings = load_settings({"PUBLISHER_TRUSTED_PROXIES": "10.0.0.0/8,172.16.0.0/12",
+                              "PUBLISHER_CONFIG": "/nonexistent.toml"})
+    assert settings.trusted_proxies == ("10.0.0.0/8", "172.16.0.0/12")
+
+
+async def _login_page_status(client: TestClient[Any, Any], forwarded_for: str) -> int:
+    async with client.post("/staff/login", allow_redirects=False, data={},
+                           headers={"X-Forwarded-For": forwarded_for}) as answer:
+        return answer.status
+
+
+@pytest.mark.asyncio
+async def test_behind_a_trusted_proxy_each_client_has_its_own_limit(
+        aiohttp_client: Any, api_settings: Settings) -> None:
+    settings = replace(api_settings, trusted_proxies=(PROXY,), rate_limits={
+        "login": {"burst": BURST, "per_minute": 1}})
+    client = await aiohttp_client(create_app(settings))
+    first = [await _login_page_status(client, "198.51.100.7") for _ in range(BURST + 1)]
+    assert first[-1] == 429 and 429 not in first[:-1]
+    assert await _login_page_status(client, "198.51.100.8") != 429, \
+        "another client behind the same proxy is not limited by the first"
+
+
+@pytest.mark.asyncio
+async def test_without_trust_a_forged_header_does_not_escape_the_limit(
+        limited: TestClient[Any, Any]) -> None:
+    statuses = [await _login_page_status(limited, f"198.51.100.{number}")
+                for number in range(BURST + 1)]
+    assert statuses[-1] == 429
