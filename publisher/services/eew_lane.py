@@ -28,6 +28,7 @@ relay: the ordinary fan-out that follows hands on anything the lane did not
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import sys
 import threading
@@ -42,11 +43,18 @@ from kombu import Consumer, Exchange, Message, Queue
 from kombu.mixins import ConsumerMixin
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from structlog.contextvars import bound_contextvars
 
 from publisher.cap.districts import DistrictTable
-from publisher.channels.base import Channel, DeliveryStatus, TransientChannelError
+from publisher.channels.base import (
+    Channel,
+    DeliveryStatus,
+    OutgoingMessage,
+    TransientChannelError,
+)
 from publisher.channels.mqtt import MqttChannel, TopicGroup
 from publisher.channels.speaker import SpeakerChannel
+from publisher.observability.log_context import delivery_log_context
 from publisher.services import audit, delivery
 from publisher.services.actors import Actor
 from publisher.services.delivery import insert_deliveries
@@ -160,10 +168,15 @@ class LaneDispatcher:
         ``published``: the MQTT topic groups put out already, not published again.
         """
         started = time.perf_counter()
-        log.info("early warning on the lane", extra={"message_id": message_id,
-                                                     "read_again": self.index.catch_up()})
         with self.sessions() as session:
             outgoing = delivery.load_outgoing_message(session, message_id)
+        with bound_contextvars(alert_identifier=outgoing.identifier, message_id=message_id):
+            log.info("early warning on the lane", extra={"read_again": self.index.catch_up()})
+            return self._dispatch(outgoing, started, published)
+
+    def _dispatch(self, outgoing: OutgoingMessage, started: float,
+                  published: frozenset[TopicGroup]) -> dict[str, int]:
+        message_id = outgoing.message_id
         selection = AreaSelection.of_alert(outgoing.alert, self.districts)
         test_only = reaches_only_test_targets(outgoing.status)
         planned: dict[str, int] = {}
@@ -182,8 +195,7 @@ class LaneDispatcher:
                          detail={"identifier": outgoing.identifier, "planned": planned,
                                  "handed_on_ms": handed_on_ms})
             session.commit()
-        log.info("early warning planned", extra={"alert_identifier": outgoing.identifier,
-                                                 "planned": planned,
+        log.info("early warning planned", extra={"planned": planned,
                                                  "handed_on_ms": handed_on_ms})
         return planned
 
@@ -211,7 +223,14 @@ class LaneDispatcher:
         if sender is None:
             sender = self._senders[channel] = ThreadPoolExecutor(
                 1, thread_name_prefix=f"eew-{channel}")
-        sender.submit(self._send, channel, district_of, delivery_ids, published)
+        # The sender's thread logs under the warning's identifier, as this one does.
+        sender.submit(contextvars.copy_context().run, self._send_logged, channel, district_of,
+                      delivery_ids, published)
+
+    def _send_logged(self, channel: str, district_of: Mapping[int, str | None],
+                     delivery_ids: list[int], published: frozenset[TopicGroup]) -> None:
+        with delivery_log_context(channel, delivery_ids):
+            self._send(channel, district_of, delivery_ids, published)
 
     def _channel_less(self, name: str, published: frozenset[TopicGroup]) -> Channel[Any]:
         channel = self.channel(name)

@@ -11,11 +11,16 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 from structlog.contextvars import get_contextvars
 
+from publisher.cap.districts import load_districts
 from publisher.channels.base import DeliveryStatus
+from publisher.channels.memory import MemoryChannel
 from publisher.cli_logging import LOG_FORMAT_VARIABLE, configure_logging
 from publisher.observability.log_context import batch_log_context, message_log_context
+from publisher.services.eew_index import TargetIndex
+from publisher.services.eew_lane import LaneDispatcher
 from publisher.store.models import Delivery, Target
 from publisher.web.request_logging import log_context_middleware
+from tests.channels.device_support import CONFIG_DISTRICTS
 from tests.integration.fanout_support import publish
 
 Factory = sessionmaker[Session]
@@ -58,3 +63,33 @@ async def test_each_request_names_what_its_path_names(aiohttp_client, capsys) ->
                if '"handled"' in line]
     assert [(line.get("alert_id"), line["method"], line["path"]) for line in handled] == [
         ("17", "POST", "/api/alerts/17/approve"), (None, "GET", "/health/live")]
+
+
+def test_the_early_warning_lane_names_the_warning_on_its_lines_and_its_senders(
+        session_factory: Factory, capsys: pytest.CaptureFixture[str]) -> None:
+    with session_factory() as session:
+        message = publish(session)
+        session.add(Target(channel="memory", address="m-1", is_test=True,
+                           district_code="110105"))
+        session.commit()
+        identifier, message_id = message.identifier, message.id
+    index = TargetIndex(session_factory, ["memory"])
+    index.refresh()
+    lane = LaneDispatcher(session_factory, index, lambda _name: MemoryChannel(),
+                          load_districts(CONFIG_DISTRICTS),
+                          enqueue_batch=pytest.fail, enqueue_lane_batch=pytest.fail,
+                          batch_size=100)
+    configure_logging(environ={LOG_FORMAT_VARIABLE: "json"})
+    capsys.readouterr()
+    assert lane.dispatch(message_id) == {"memory": 1}
+    lane.close()
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()
+             if line.startswith("{")]
+    events = {line["event"]: line for line in lines}
+    # The batch is sent on a thread of the lane's own, which must log under the warning too.
+    for event in ("early warning on the lane", "early warning planned",
+                  "early-warning batch sent"):
+        assert events[event]["alert_identifier"] == identifier, events
+        assert events[event]["message_id"] == message_id
+    assert events["early-warning batch sent"]["delivery_ids"]
+    assert get_contextvars() == {}
