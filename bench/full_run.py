@@ -17,6 +17,11 @@ PostgreSQL database and a fresh RabbitMQ virtual host (both removed after):
   (threads sharing the binds) and one for the fan-out and the device and
   district queues.
 
+The field (the board and speaker simulators and the district hosts) runs
+at a lower CPU priority (``FIELD_NICENESS``): in a city those are other
+machines, and here they would otherwise take the platform's share of the
+two cores. The SMSC simulator, the carrier's limit, keeps the normal one.
+
 The phases follow one another: the Actual Alert, then an Update, then a
 Cancel, each enqueued once every delivery of the one before is final (a
 district node's ack is final for its delivery). Reported: per phase and
@@ -98,6 +103,7 @@ PUSH_CONCURRENCY = 50
 # Speakers play the announcement in this share of its length: the run measures the
 # platform, not minutes of audio.
 PLAYBACK_SPEED = 0.01
+FIELD_NICENESS = 10
 POLL_SECONDS = 1.0
 PING_SECONDS = 0.5
 SHARES = (0.5, 0.9, 0.99)
@@ -429,10 +435,13 @@ def _fleet(stack: ExitStack, arguments: argparse.Namespace, database_url: str,
     processes = {"SMSC simulator": smsc.pid}
     for started, device_list, _ in simulators.values():
         processes[started.name] = started.wait()
+        os.setpriority(os.PRIO_PROCESS, started.process.pid, FIELD_NICENESS)
         _register(settings, device_list)
     processes |= {started.name: started.wait() for started in starting}
     for host in hosts:
         processes[f"district host {host.host.number}"] = host.process.pid or 0
+        if host.process.pid:
+            os.setpriority(os.PRIO_PROCESS, host.process.pid, FIELD_NICENESS)
     center = Center(sessions, celery, key.read_bytes(), certificate.read_bytes(),
                     {channel: count for channel, count in counts.items() if count},
                     arguments.nodes * arguments.devices_per_node, directory / "fleet")
