@@ -33,7 +33,6 @@ from publisher.cli_errors import EXIT_OK, UsageError
 from publisher.cli_logging import configure_logging
 from publisher.cli_settings import add_data_dir_option
 from publisher.config import ConfigError, Settings, load_settings
-from publisher.services.devices import DEFAULT_HEARTBEAT_SECONDS as REGISTERED_HEARTBEAT_SECONDS
 from publisher.services.signer import CERTIFICATE_FILE
 from publisher.sim.device_fleet import read_tokens, write_device_list
 from publisher.sim.terminal import (
@@ -42,13 +41,12 @@ from publisher.sim.terminal import (
     TerminalSimulator,
     place_terminals,
 )
-from publisher.sim.terminal_heartbeats import HeartbeatSender
+from publisher.sim.terminal_heartbeats import DEFAULT_HEARTBEAT_SECONDS, HeartbeatSender
 
 __all__ = ["CONNECT_WAIT_SECONDS", "add_terminal_simulator"]
 
 SIM_STATE_DIR = "sim"
 CONNECT_WAIT_SECONDS = 30.0
-DEFAULT_HEARTBEAT_SECONDS = REGISTERED_HEARTBEAT_SECONDS / 2
 """Half the registry's default interval: one lost heartbeat does not make a terminal offline."""
 
 

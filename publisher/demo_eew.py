@@ -29,12 +29,11 @@ from sqlalchemy import func, select
 
 from publisher.cap.eew import Quake
 from publisher.demo_devices import LED, SPEAKER, DemoDevices
-from publisher.demo_terminals import TERMINAL_CHANNEL, start_demo_terminals
+from publisher.demo_terminals import TERMINAL_CHANNEL, DemoTerminals, start_demo_terminals
 from publisher.demo_walkthrough import DELIVERY_SECONDS, Waiting, wait_final
 from publisher.services.dashboard_eew import eew_timings
 from publisher.services.eew import EEW_PUBLISH
 from publisher.sim.eew_sender import sender_identity
-from publisher.sim.terminal import TerminalSimulator
 from publisher.store.db import session_scope
 from publisher.store.models import AuditEntry, Delivery, DeliveryStatus, Message, utcnow
 from publisher.web.context import SESSIONS
@@ -96,13 +95,13 @@ class EewWalkthrough:
               " district with its own countdown:")
         print(f"  {simulate_command(self.url, self.data_dir)}")
         print("  terminals: " + (f"{len(terminals.terminals)} simulated, acking over MQTT"
-                                 if isinstance(terminals, TerminalSimulator) else
+                                 if isinstance(terminals, DemoTerminals) else
                                  f"none: {terminals}"), flush=True)
-        running = terminals if isinstance(terminals, TerminalSimulator) else None
+        running = terminals if isinstance(terminals, DemoTerminals) else None
         return functools.partial(self._after_post, app, stopping, utcnow(), running)
 
     def _after_post(self, app: web.Application, stopping: threading.Event,
-                    since: datetime, terminals: TerminalSimulator | None) -> None:
+                    since: datetime, terminals: DemoTerminals | None) -> None:
         try:
             self._reconcile(app, stopping, since, with_terminals=terminals is not None)
             if terminals is not None:

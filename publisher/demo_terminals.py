@@ -4,13 +4,16 @@ channel and its broker answers.
 Eight test terminals (schools and hospitals in Chaoyang, Haidian, Dongcheng
 and Huairou) are registered as devices and run in the demo's process
 (``publisher.sim.terminal``), verifying the center's signature before they
-ack. Without the channel, or without a broker (no Mosquitto on the
-machine), there are none, and the demo says so instead of failing.
+ack. Each has a connection of its own, so it says ``online`` when it
+connects and leaves a Last Will, and each sends its heartbeat. Without the
+channel, or without a broker (no Mosquitto on the machine), there are none,
+and the demo says so instead of failing.
 """
 
 from __future__ import annotations
 
 import socket
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -19,12 +22,18 @@ from publisher.cap.districts import load_districts
 from publisher.channels.mqtt_client import BrokerOptions
 from publisher.services.device_import import import_device_list
 from publisher.services.signer import CERTIFICATE_FILE
-from publisher.sim.terminal import TerminalSimConfig, TerminalSimulator, place_terminals
+from publisher.sim.terminal import (
+    SimulatedTerminal,
+    TerminalSimConfig,
+    TerminalSimulator,
+    place_terminals,
+)
+from publisher.sim.terminal_heartbeats import DEFAULT_HEARTBEAT_SECONDS, HeartbeatSender
 from publisher.store.db import session_scope
 from publisher.web.context import SESSIONS, SETTINGS
 from publisher.web.subscribers import DISTRICT_NAMES
 
-__all__ = ["TERMINAL_CHANNEL", "start_demo_terminals"]
+__all__ = ["TERMINAL_CHANNEL", "DemoTerminals", "start_demo_terminals"]
 
 TERMINAL_CHANNEL = "mqtt"
 TERMINALS = 8
@@ -41,7 +50,23 @@ def _answers(broker: BrokerOptions) -> bool:
         return False
 
 
-def start_demo_terminals(app: web.Application) -> TerminalSimulator | str:
+@dataclass(frozen=True, slots=True)
+class DemoTerminals:
+    """The demo's terminals, running, and their heartbeats."""
+
+    simulator: TerminalSimulator
+    heartbeats: HeartbeatSender
+
+    @property
+    def terminals(self) -> dict[str, SimulatedTerminal]:
+        return self.simulator.terminals
+
+    def stop(self) -> None:
+        self.heartbeats.stop()
+        self.simulator.stop()
+
+
+def start_demo_terminals(app: web.Application) -> DemoTerminals | str:
     """The running terminals, registered; or why there are none."""
     settings = app[SETTINGS]
     if TERMINAL_CHANNEL not in settings.channels:
@@ -61,9 +86,11 @@ def start_demo_terminals(app: web.Application) -> TerminalSimulator | str:
         (settings.paths.keys_dir / CERTIFICATE_FILE).read_bytes())
     simulator = TerminalSimulator(TerminalSimConfig(
         broker, trusted, settings.paths.data_dir / "demo" / "terminal-received.jsonl",
-        client_prefix="demo-terminal"), terminals)
+        connections=len(terminals), client_prefix="demo-terminal"), terminals)
     simulator.start()
     if not simulator.wait_connected(CONNECT_SECONDS):
         simulator.stop()
         return f"the terminals did not connect to {broker.address}"
-    return simulator
+    heartbeats = HeartbeatSender(terminals, simulator.connections, DEFAULT_HEARTBEAT_SECONDS)
+    heartbeats.start()
+    return DemoTerminals(simulator, heartbeats)

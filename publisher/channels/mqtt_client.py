@@ -44,6 +44,7 @@ __all__ = [
     "QOS",
     "BrokerOptions",
     "MqttConnection",
+    "Presence",
     "Publication",
     "Received",
 ]
@@ -140,25 +141,40 @@ class Received:
                    dict(pairs), message.mid, message.qos)
 
 
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """What a client says of its own connection, made afresh for each one: a Last Will the
+    broker publishes if the connection dies without a DISCONNECT, and a publication sent
+    once connected."""
+
+    will: Publication
+    connected: Publication
+
+
 class MqttConnection:
     """A connection to the broker, opened on first use and kept; thread-safe.
 
     ``subscriptions`` (topic filters, QoS 1) are made on every connect and
     ``on_message`` is called on the network thread for each message; it must
     not block. ``persistent`` keeps the session (and what the broker queues
-    for it) across reconnects under the fixed ``client_id``.
+    for it) across reconnects under the fixed ``client_id``. ``presence``,
+    called before every connect, gives that connection's will and what to
+    publish once it is up.
     """
 
     def __init__(self, options: BrokerOptions, client_id: str, *,
                  subscriptions: Sequence[str] = (),
                  on_message: Callable[[Received], None] | None = None,
-                 persistent: bool = False, manual_ack: bool = False) -> None:
+                 persistent: bool = False, manual_ack: bool = False,
+                 presence: Callable[[], Presence] | None = None) -> None:
         self.options = options
         self.client_id = client_id
         self._subscriptions = tuple(subscriptions)
         self._on_message = on_message
         self._persistent = persistent
         self._manual_ack = manual_ack
+        self._presence = presence
+        self._announcement: Publication | None = None
         self._lock = threading.Lock()
         self._connected = threading.Event()
         self._client: mqtt.Client | None = None
@@ -243,6 +259,7 @@ class MqttConnection:
             client.on_message = lambda _client, _userdata, message: on_message(
                 Received.of(message))
         client.reconnect_delay_set(*_RECONNECT_DELAY)
+        self._arm(client)
         connect = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         connect.ReceiveMaximum = _RECEIVE_MAXIMUM
         if self._persistent:
@@ -252,6 +269,15 @@ class MqttConnection:
         client.loop_start()
         self._client = client
         return client
+
+    def _arm(self, client: mqtt.Client) -> None:
+        """Register the next connection's will, and keep what it announces once up."""
+        if self._presence is None:
+            return
+        presence = self._presence()
+        client.will_set(presence.will.topic, presence.will.payload, qos=QOS,
+                        retain=presence.will.retain)
+        self._announcement = presence.connected
 
     def _drop(self, client: mqtt.Client) -> None:
         """Forget ``client`` and all it still holds; the next use connects afresh."""
@@ -274,13 +300,18 @@ class MqttConnection:
             return
         for topic in self._subscriptions:
             client.subscribe(topic, qos=QOS)
+        if self._announcement is not None:
+            client.publish(self._announcement.topic, self._announcement.payload, qos=QOS,
+                           retain=self._announcement.retain)
         self._connected.set()
         log.info("mqtt connected", extra={"broker": self.options.address,
                                           "client_id": self.client_id})
 
-    def _disconnected_from(self, _client: mqtt.Client, _userdata: Any, _flags: Any,
+    def _disconnected_from(self, client: mqtt.Client, _userdata: Any, _flags: Any,
                            reason: ReasonCode, _properties: Any) -> None:
         self._connected.clear()
+        # paho reconnects with the will it holds: the next connection gets its own.
+        self._arm(client)
         if reason.is_failure:
             log.warning("mqtt connection lost", extra={
                 "broker": self.options.address, "client_id": self.client_id,

@@ -28,6 +28,9 @@ __all__ = [
     "TerminalHeartbeat",
     "heartbeat_text",
     "heartbeat_topic",
+    "read_hmac",
+    "read_moment",
+    "terminal_in_topic",
 ]
 
 HEARTBEAT_ROOT = "terminals"
@@ -55,22 +58,31 @@ def heartbeat_text(terminal_id: str, at: str) -> bytes:
     return "\n".join((HEARTBEAT_LEVEL, terminal_id, at)).encode("utf-8")
 
 
-def _terminal_of(topic: str) -> str:
+def terminal_in_topic(topic: str, level: str) -> str:
+    """The terminal id of ``terminals/{terminal_id}/{level}``; HeartbeatError names the topic."""
     parts = topic.split("/")
-    if (len(parts) != 3 or parts[0] != HEARTBEAT_ROOT or parts[2] != HEARTBEAT_LEVEL
+    if (len(parts) != 3 or parts[0] != HEARTBEAT_ROOT or parts[2] != level
             or not _TERMINAL_ID.fullmatch(parts[1])):
-        raise HeartbeatError("topic", f"{topic!r} is not {heartbeat_topic('TERMINAL_ID')}")
+        raise HeartbeatError("topic", f"{topic!r} is not {HEARTBEAT_ROOT}/TERMINAL_ID/{level}")
     return parts[1]
 
 
-def _moment(at: str) -> datetime:
+def read_moment(text: str, field: str) -> datetime:
+    """``text`` as a time with a UTC offset; HeartbeatError names ``field``."""
     try:
-        moment = datetime.fromisoformat(at)
+        moment = datetime.fromisoformat(text)
     except ValueError:
-        raise HeartbeatError("at", f"{at!r} is not an ISO 8601 time") from None
+        raise HeartbeatError(field, f"{text!r} is not an ISO 8601 time") from None
     if moment.utcoffset() is None:
-        raise HeartbeatError("at", f"{at!r} names no UTC offset")
+        raise HeartbeatError(field, f"{text!r} names no UTC offset")
     return moment
+
+
+def read_hmac(body: Mapping[str, Any]) -> str:
+    signature = body.get("hmac")
+    if not isinstance(signature, str) or not _HMAC_HEX.fullmatch(signature):
+        raise HeartbeatError("hmac", "must be 64 lowercase hex digits (HMAC-SHA256)")
+    return signature
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,16 +104,14 @@ class TerminalHeartbeat:
 
     @property
     def moment(self) -> datetime:
-        return _moment(self.at)
+        return read_moment(self.at, "at")
 
     @classmethod
     def read(cls, topic: str, body: Mapping[str, Any]) -> tuple[TerminalHeartbeat, str]:
         """The heartbeat on ``topic`` and its HMAC; HeartbeatError names the field at fault."""
-        terminal_id = _terminal_of(topic)
-        at, signature = body.get("at"), body.get("hmac")
+        terminal_id = terminal_in_topic(topic, HEARTBEAT_LEVEL)
+        at = body.get("at")
         if not isinstance(at, str) or not at.strip():
             raise HeartbeatError("at", f"required: the terminal's clock, ISO 8601, not {at!r}")
-        _moment(at)
-        if not isinstance(signature, str) or not _HMAC_HEX.fullmatch(signature):
-            raise HeartbeatError("hmac", "must be 64 lowercase hex digits (HMAC-SHA256)")
-        return cls(terminal_id, at), signature
+        read_moment(at, "at")
+        return cls(terminal_id, at), read_hmac(body)

@@ -2,7 +2,9 @@
 
 A device is offline once it has been silent longer than its heartbeat
 interval; one never heard from counts from the time it was registered, so a
-new device has one interval to call in. Offline devices are the field's
+new device has one interval to call in. An MQTT terminal is offline too
+from the moment the broker publishes its Last Will (``terminal_statuses``)
+until it is heard from again. Offline devices are the field's
 trouble, not the platform's: ``/health`` lists them without failing.
 
 Devices are counted in SQL: their intervals are few (a handful of values
@@ -27,6 +29,7 @@ __all__ = [
     "KindHealth",
     "device_health",
     "health_by_kind",
+    "is_disconnected",
     "is_offline",
     "silent_condition",
 ]
@@ -45,10 +48,17 @@ def _silent_since(device: Device) -> datetime:
     return device.last_seen_at or device.created_at
 
 
+def is_disconnected(device: Device) -> bool:
+    """Reported lost by its MQTT Last Will, and not heard from since."""
+    return device.disconnected_at is not None and \
+        device.disconnected_at >= _silent_since(device)
+
+
 def is_offline(device: Device, now: datetime | None = None) -> bool:
-    """Silent longer than its interval (since it was registered, when never heard from)."""
+    """Silent longer than its interval (since it was registered, when never heard from), or
+    reported lost by its MQTT Last Will and not heard from since."""
     silence = (now or utcnow()) - _silent_since(device)
-    return silence > timedelta(seconds=device.heartbeat_interval)
+    return silence > timedelta(seconds=device.heartbeat_interval) or is_disconnected(device)
 
 
 def device_health(device: Device, now: datetime | None = None) -> Health:
@@ -58,10 +68,10 @@ def device_health(device: Device, now: datetime | None = None) -> Health:
 
 
 def silent_condition(session: Session, now: datetime) -> ColumnElement[bool]:
-    """Devices silent longer than their interval at ``now``, as a SQL condition."""
+    """Devices offline at ``now`` (``is_offline``), as a SQL condition."""
     intervals = session.scalars(select(Device.heartbeat_interval).distinct()).all()
     silent_since = func.coalesce(Device.last_seen_at, Device.created_at)
-    return or_(false(), *(
+    return or_(false(), Device.disconnected_at >= silent_since, *(
         and_(Device.heartbeat_interval == seconds,
              silent_since < now - timedelta(seconds=seconds))
         for seconds in sorted(intervals)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
 from publisher.channels.mqtt_client import BrokerOptions, MqttConnection, Received
 
@@ -19,15 +20,15 @@ _JOIN_SECONDS = 10
 
 
 class MqttListener(ABC):
-    """A subscription to ``subscription`` whose messages wait on ``_waiting`` for ``_run``."""
+    """Subscriptions to ``subscriptions`` whose messages wait on ``_waiting`` for ``_run``."""
 
-    def __init__(self, broker: BrokerOptions, client_id: str, subscription: str, *,
+    def __init__(self, broker: BrokerOptions, client_id: str, subscriptions: Sequence[str], *,
                  thread_name: str, persistent: bool = False, manual_ack: bool = False) -> None:
         self._waiting: queue.Queue[Received] = queue.Queue()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._thread_name = thread_name
-        self.connection = MqttConnection(broker, client_id, subscriptions=[subscription],
+        self.connection = MqttConnection(broker, client_id, subscriptions=list(subscriptions),
                                          on_message=self._waiting.put, persistent=persistent,
                                          manual_ack=manual_ack)
 

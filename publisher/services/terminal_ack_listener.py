@@ -67,7 +67,7 @@ class TerminalAckListener(MqttListener):
     def __init__(self, broker: BrokerOptions, client_id: str,
                  sessions: sessionmaker[Session], channel: Callable[[], Channel[Any]],
                  early: EarlyAcks) -> None:
-        super().__init__(broker, client_id, ACK_SUBSCRIPTION, thread_name="terminal-acks",
+        super().__init__(broker, client_id, [ACK_SUBSCRIPTION], thread_name="terminal-acks",
                          persistent=True, manual_ack=True)
         self._sessions = sessions
         self._channel = channel

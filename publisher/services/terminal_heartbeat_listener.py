@@ -1,4 +1,5 @@
-"""The heartbeat listener: one subscriber to ``terminals/+/heartbeat`` that marks terminals seen.
+"""The heartbeat listener: one subscriber to ``terminals/+/heartbeat`` that marks terminals seen,
+and to ``terminals/+/status``, their connections opened and lost (Last Will).
 
 It runs in ``publisher web`` beside the ack listener, on a connection of its
 own: a heartbeat is worth something only while it is fresh, so the session
@@ -8,8 +9,9 @@ since the last round is recorded in one transaction; a round that cannot be
 committed is logged and dropped, the next heartbeats bringing the
 terminals' last-seen times up to date.
 
-A heartbeat refused (an unknown terminal, an HMAC that does not hold, a
-stale or repeated ``at``) is logged with the terminal and the reason.
+A heartbeat or status refused (an unknown terminal, an HMAC that does not
+hold, a stale or repeated ``at``, an earlier connection's ``session``) is
+logged with the terminal and the reason.
 """
 
 from __future__ import annotations
@@ -28,12 +30,19 @@ from publisher.channels.terminal_heartbeat import (
     HeartbeatError,
     TerminalHeartbeat,
 )
+from publisher.channels.terminal_status import (
+    STATUS_LEVEL,
+    STATUS_SUBSCRIPTION,
+    ConnectionState,
+    TerminalStatus,
+)
 from publisher.services.mqtt_listener import MqttListener
 from publisher.services.terminal_heartbeats import (
     LatestHeartbeats,
     SignedHeartbeat,
     record_terminal_heartbeats,
 )
+from publisher.services.terminal_statuses import SignedStatus, record_terminal_statuses
 
 __all__ = ["ROUND_LIMIT", "TerminalHeartbeatListener", "heartbeat_client_id"]
 
@@ -49,13 +58,15 @@ def heartbeat_client_id() -> str:
     return f"publisher-heartbeats-{socket.gethostname()}-{os.getpid()}"
 
 
-def _read(received: Received) -> SignedHeartbeat:
+def _read(received: Received) -> SignedHeartbeat | SignedStatus:
     try:
         body = json.loads(received.payload)
     except ValueError:
         raise HeartbeatError("payload", "not JSON") from None
     if not isinstance(body, dict):
         raise HeartbeatError("payload", "must be a JSON object")
+    if received.topic.endswith(f"/{STATUS_LEVEL}"):
+        return SignedStatus(*TerminalStatus.read(received.topic, body))
     return SignedHeartbeat(*TerminalHeartbeat.read(received.topic, body))
 
 
@@ -64,7 +75,7 @@ class TerminalHeartbeatListener(MqttListener):
 
     def __init__(self, broker: BrokerOptions, client_id: str,
                  sessions: sessionmaker[Session]) -> None:
-        super().__init__(broker, client_id, HEARTBEAT_SUBSCRIPTION,
+        super().__init__(broker, client_id, [HEARTBEAT_SUBSCRIPTION, STATUS_SUBSCRIPTION],
                          thread_name="terminal-heartbeats")
         self._sessions = sessions
         self._latest = LatestHeartbeats()
@@ -91,15 +102,22 @@ class TerminalHeartbeatListener(MqttListener):
         return arrived
 
     def _record(self, arrived: list[Received]) -> None:
-        readable = []
+        heartbeats: list[SignedHeartbeat] = []
+        statuses: list[SignedStatus] = []
         for received in arrived:
             try:
-                readable.append(_read(received))
+                read = _read(received)
             except HeartbeatError as error:
                 log.warning("terminal heartbeat not understood", extra={
                     "topic": received.topic, "field": error.field, "reason": error.reason})
+                continue
+            if isinstance(read, SignedStatus):
+                statuses.append(read)
+            else:
+                heartbeats.append(read)
         with self._sessions() as session:
-            outcomes = record_terminal_heartbeats(session, readable, self._latest)
+            outcomes = record_terminal_heartbeats(session, heartbeats, self._latest)
+            changes = record_terminal_statuses(session, statuses)
             session.commit()
         for outcome in outcomes:
             if outcome.refusal is not None:
@@ -107,3 +125,14 @@ class TerminalHeartbeatListener(MqttListener):
                     "terminal": outcome.terminal_id, "reason": outcome.refusal})
             elif outcome.came_back:
                 log.info("terminal back online", extra={"terminal": outcome.terminal_id})
+        for change in changes:
+            if change.refusal is not None:
+                log.warning("terminal status refused", extra={
+                    "terminal": change.terminal_id, "state": change.state.value,
+                    "reason": change.refusal})
+            elif change.changed and change.state is ConnectionState.OFFLINE:
+                log.warning("terminal offline: its connection was lost (Last Will)",
+                            extra={"terminal": change.terminal_id})
+            elif change.changed:
+                log.info("terminal back online: connected", extra={
+                    "terminal": change.terminal_id})

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hmac
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -40,6 +40,8 @@ __all__ = [
     "LatestHeartbeats",
     "SignedHeartbeat",
     "record_terminal_heartbeats",
+    "signed_by_terminal",
+    "terminals_named",
 ]
 
 CLOCK_TOLERANCE_SECONDS = 120
@@ -84,11 +86,11 @@ class LatestHeartbeats:
             return None
 
 
-def _signed_by(device: Device, signed: SignedHeartbeat) -> bool:
+def signed_by_terminal(device: Device, sign: Callable[[bytes], str], signature: str) -> bool:
+    """Whether ``signature`` is what ``sign`` makes with the terminal's key (its token's hash)."""
     if device.token_sha256 is None:
         return False
-    expected = signed.heartbeat.signature(ack_key(device.token_sha256))
-    return hmac.compare_digest(expected, signed.signature)
+    return hmac.compare_digest(sign(ack_key(device.token_sha256)), signature)
 
 
 def _refusal(device: Device | None, signed: SignedHeartbeat, latest: LatestHeartbeats,
@@ -96,7 +98,7 @@ def _refusal(device: Device | None, signed: SignedHeartbeat, latest: LatestHeart
     heartbeat = signed.heartbeat
     if device is None:
         return f"topic: no terminal {heartbeat.terminal_id!r} is registered"
-    if not _signed_by(device, signed):
+    if not signed_by_terminal(device, heartbeat.signature, signed.signature):
         return f"hmac: not signed with the token of terminal {device.device_id}"
     try:
         moment = heartbeat.moment
@@ -114,14 +116,18 @@ def _refusal(device: Device | None, signed: SignedHeartbeat, latest: LatestHeart
     return None
 
 
+def terminals_named(session: Session, terminal_ids: Collection[str]) -> dict[str, Device]:
+    """The registered terminals among ``terminal_ids``, by id."""
+    return {device.device_id: device for device in session.scalars(select(Device).where(
+        Device.device_id.in_(sorted(terminal_ids)), Device.kind == DeviceKind.TERMINAL))}
+
+
 def record_terminal_heartbeats(session: Session, heartbeats: Sequence[SignedHeartbeat],
                                latest: LatestHeartbeats, *, now: datetime | None = None
                                ) -> list[HeartbeatOutcome]:
     """Check ``heartbeats`` and mark their terminals as heard from, in order; the caller commits."""
     moment = now or utcnow()
-    named = {signed.heartbeat.terminal_id for signed in heartbeats}
-    devices = {device.device_id: device for device in session.scalars(select(Device).where(
-        Device.device_id.in_(sorted(named)), Device.kind == DeviceKind.TERMINAL))}
+    devices = terminals_named(session, {signed.heartbeat.terminal_id for signed in heartbeats})
     outcomes = []
     for signed in heartbeats:
         terminal_id = signed.heartbeat.terminal_id

@@ -4,7 +4,10 @@ Each terminal stands in a district and protects a sector, and listens on
 ``alerts/{district}/{sector}/cap/+`` (``alerts-test/...`` for a test
 terminal). The terminals are spread over ``connections`` MQTT connections;
 each connection subscribes to what its terminals listen on, and a message
-that arrives on it is read once and handed to each of them.
+that arrives on it is read once and handed to each of them. A terminal with
+a connection of its own (as many connections as terminals) says ``online``
+when it connects and leaves a Last Will that says ``offline``
+(``channels.terminal_status``).
 
 A message is accepted only when its XML-DSig signature holds and its
 certificate is (issued by) one of the ``trusted`` ones, the center's, and
@@ -61,6 +64,7 @@ from publisher.channels.mqtt_protocol import (
     subscription,
     token_key,
 )
+from publisher.channels.terminal_status import status_presence
 from publisher.sim.device_fleet import SimulatedDevice, place_devices
 
 __all__ = [
@@ -207,10 +211,14 @@ class TerminalSimulator:
         for index, terminal in enumerate(terminals):
             groups[index % config.connections].append(terminal)
         self._groups = [group for group in groups if group]
+        # A Last Will speaks for one terminal: only a connection of its own can carry one.
         self.connections = [
             MqttConnection(config.broker, f"{config.client_prefix}-{number}",
                            subscriptions=sorted({each.subscription for each in group}),
-                           on_message=functools.partial(self._enqueue, number))
+                           on_message=functools.partial(self._enqueue, number),
+                           presence=functools.partial(status_presence, group[0].device_id,
+                                                      group[0].token)
+                           if len(group) == 1 else None)
             for number, group in enumerate(self._groups)]
 
     def _enqueue(self, number: int, received: Received) -> None:

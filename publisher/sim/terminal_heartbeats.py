@@ -18,9 +18,13 @@ from datetime import UTC, datetime
 from publisher.channels.mqtt_client import MqttConnection, Publication
 from publisher.channels.mqtt_protocol import token_key
 from publisher.channels.terminal_heartbeat import TerminalHeartbeat, heartbeat_topic
+from publisher.services.devices import DEFAULT_HEARTBEAT_SECONDS as REGISTERED_HEARTBEAT_SECONDS
 from publisher.sim.terminal import SimulatedTerminal
 
-__all__ = ["HeartbeatSender"]
+__all__ = ["DEFAULT_HEARTBEAT_SECONDS", "HeartbeatSender"]
+
+DEFAULT_HEARTBEAT_SECONDS = REGISTERED_HEARTBEAT_SECONDS / 2
+"""Half the interval terminals are registered with: one lost heartbeat leaves them online."""
 
 log = logging.getLogger(__name__)
 

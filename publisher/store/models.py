@@ -370,6 +370,10 @@ class Device(Base):
     heartbeat_interval: Mapped[int] = mapped_column(Integer, default=60)
     token_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     last_seen_at: Mapped[datetime | None] = mapped_column(Timestamp(), default=None)
+    # A terminal's latest MQTT connection known (its ``session``), and when the
+    # broker reported it lost (its Last Will): offline until heard from again.
+    connection_session: Mapped[str | None] = mapped_column(String(64), default=None)
+    disconnected_at: Mapped[datetime | None] = mapped_column(Timestamp(), default=None)
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
     # What a terminal protects (school, hospital, water...); its alerts' topics name it.
     sector: Mapped[str | None] = mapped_column(String(16), default=None)
