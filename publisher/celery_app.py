@@ -42,6 +42,7 @@ from publisher.channels.base import Channel
 from publisher.channels.registry import channel_class, create_channel
 from publisher.channels.sms import SmsChannel
 from publisher.config import Settings, load_settings
+from publisher.observability.task_log_context import bind_task_log_context
 from publisher.services.app_events import AppHandOver
 from publisher.services.apps import APP_CHANNEL
 from publisher.services.delivery import resume_unfinished
@@ -356,6 +357,7 @@ def make_celery(settings: Settings) -> PublisherCelery:
              if DISTRICT_CHANNEL in settings.channels else {}),
     )
     app.conf.include = ["publisher.tasks"]
+    bind_task_log_context()
     signals.worker_process_init.connect(app.forget_parent_connections, weak=False)
     signals.worker_init.connect(app.plan_inbound, weak=False)
     # A prefork pool child, or the one process of a solo worker.

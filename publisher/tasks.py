@@ -1,5 +1,8 @@
 """Thin Celery entry points: each passes ids to a service and nothing else.
 
+What their lines carry (the alert, the deliveries) is bound around each run
+by ``observability.task_log_context``.
+
 Retries are declared here: a transient channel error retries the batch with
 exponential backoff and jitter; when the retries are exhausted the batch's
 waiting deliveries are marked failed with the reason.
@@ -15,7 +18,6 @@ from celery import Task, shared_task
 from publisher.celery_app import PublisherCelery
 from publisher.channels.base import TransientChannelError
 from publisher.channels.district import DistrictChannel
-from publisher.observability.log_context import batch_log_context, message_log_context
 from publisher.services import delivery
 from publisher.services.district_heartbeat import heartbeat_nodes
 from publisher.services.district_nodes import DISTRICT_CHANNEL
@@ -54,11 +56,10 @@ def _redelivered(task: Task[Any, Any]) -> bool:
 @shared_task(bind=True, name="publisher.fanout")
 def fanout(self: Task[Any, Any], message_id: int) -> int:
     app = _app(self)
-    with message_log_context(app.session_factory, message_id):
-        return delivery.fan_out(app.session_factory, message_id, app.settings.batch_size,
-                                app.enqueue_batch, channels=app.settings.channels,
-                                districts=app.districts, inline=app.inline_channels(),
-                                redelivered=_redelivered(self))
+    return delivery.fan_out(app.session_factory, message_id, app.settings.batch_size,
+                            app.enqueue_batch, channels=app.settings.channels,
+                            districts=app.districts, inline=app.inline_channels(),
+                            redelivered=_redelivered(self))
 
 
 @shared_task(bind=True, name="publisher.send_batch", base=BatchTask,
@@ -67,9 +68,8 @@ def fanout(self: Task[Any, Any], message_id: int) -> int:
 def send_batch(self: Task[Any, Any], channel: str, delivery_ids: list[int],
                retake_sending: bool = False) -> dict[str, int]:
     app = _app(self)
-    with batch_log_context(app.session_factory, channel, delivery_ids):
-        outcome = delivery.send_batch(app.session_factory, app.channel(channel), delivery_ids,
-                                      retake_sending=retake_sending or _redelivered(self))
+    outcome = delivery.send_batch(app.session_factory, app.channel(channel), delivery_ids,
+                                  retake_sending=retake_sending or _redelivered(self))
     return outcome.counts
 
 

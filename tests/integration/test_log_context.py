@@ -8,6 +8,7 @@ import logging
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from celery import signals
 from sqlalchemy.orm import Session, sessionmaker
 from structlog.contextvars import get_contextvars
 
@@ -16,6 +17,7 @@ from publisher.channels.base import DeliveryStatus
 from publisher.channels.memory import MemoryChannel
 from publisher.cli_logging import LOG_FORMAT_VARIABLE, configure_logging
 from publisher.observability.log_context import batch_log_context, message_log_context
+from publisher.observability.task_log_context import bind_task_log_context
 from publisher.services.eew_index import TargetIndex
 from publisher.services.eew_lane import LaneDispatcher
 from publisher.store.models import Delivery, Target
@@ -93,3 +95,47 @@ def test_the_early_warning_lane_names_the_warning_on_its_lines_and_its_senders(
         assert events[event]["message_id"] == message_id
     assert events["early-warning batch sent"]["delivery_ids"]
     assert get_contextvars() == {}
+
+
+class _Task:
+    """What Celery hands its task signals: the task's name and its application."""
+
+    def __init__(self, name: str, session_factory: Factory) -> None:
+        self.name = name
+        self.app = type("App", (), {"session_factory": session_factory})()
+
+
+def test_celery_binds_a_task_context_from_its_start_to_its_end(
+        session_factory: Factory) -> None:
+    with session_factory() as session:
+        message = publish(session)
+        target = Target(channel="memory", address="m-2", is_test=True)
+        session.add(target)
+        session.flush()
+        delivery = Delivery(message_id=message.id, channel="memory", target_id=target.id,
+                            status=DeliveryStatus.QUEUED)
+        session.add(delivery)
+        session.commit()
+        identifier, message_id, delivery_id = message.identifier, message.id, delivery.id
+    bind_task_log_context()
+    bind_task_log_context()  # once per process however often: a second call adds nothing
+    batch = _Task("publisher.send_batch", session_factory)
+    signals.task_prerun.send(sender=batch, task_id="t-1", task=batch,
+                             args=("memory", [delivery_id]), kwargs={})
+    # Celery logs "succeeded" here, between the two signals.
+    assert get_contextvars() == {"alert_identifier": identifier, "channel": "memory",
+                                 "delivery_ids": [delivery_id]}
+    signals.task_postrun.send(sender=batch, task_id="t-1", task=batch)
+    assert get_contextvars() == {}
+
+    fanout = _Task("publisher.fanout", session_factory)
+    signals.task_prerun.send(sender=fanout, task_id="t-2", task=fanout, args=(),
+                             kwargs={"message_id": message_id})
+    assert get_contextvars() == {"alert_identifier": identifier, "message_id": message_id}
+    signals.task_postrun.send(sender=fanout, task_id="t-2", task=fanout)
+    assert get_contextvars() == {}
+
+    rounds = _Task("publisher.relay_outbox", session_factory)
+    signals.task_prerun.send(sender=rounds, task_id="t-3", task=rounds, args=(), kwargs={})
+    assert get_contextvars() == {}
+    signals.task_postrun.send(sender=rounds, task_id="t-3", task=rounds)
