@@ -28,17 +28,22 @@ from tests.integration.fanout_support import publish
 Factory = sessionmaker[Session]
 
 
-def test_a_batch_binds_its_alert_channel_and_deliveries(session_factory: Factory) -> None:
+def _queued_delivery(session_factory: Factory, address: str) -> tuple[str, int, int]:
+    """A published message and one queued delivery of it: identifier, message id, delivery id."""
     with session_factory() as session:
         message = publish(session)
-        target = Target(channel="memory", address="m-1", is_test=True)
+        target = Target(channel="memory", address=address, is_test=True)
         session.add(target)
         session.flush()
         delivery = Delivery(message_id=message.id, channel="memory", target_id=target.id,
                             status=DeliveryStatus.QUEUED)
         session.add(delivery)
         session.commit()
-        identifier, message_id, delivery_id = message.identifier, message.id, delivery.id
+        return message.identifier, message.id, delivery.id
+
+
+def test_a_batch_binds_its_alert_channel_and_deliveries(session_factory: Factory) -> None:
+    identifier, message_id, delivery_id = _queued_delivery(session_factory, "m-1")
     with batch_log_context(session_factory, "memory", [delivery_id]):
         assert get_contextvars() == {"alert_identifier": identifier, "channel": "memory",
                                      "delivery_ids": [delivery_id]}
@@ -107,16 +112,7 @@ class _Task:
 
 def test_celery_binds_a_task_context_from_its_start_to_its_end(
         session_factory: Factory) -> None:
-    with session_factory() as session:
-        message = publish(session)
-        target = Target(channel="memory", address="m-2", is_test=True)
-        session.add(target)
-        session.flush()
-        delivery = Delivery(message_id=message.id, channel="memory", target_id=target.id,
-                            status=DeliveryStatus.QUEUED)
-        session.add(delivery)
-        session.commit()
-        identifier, message_id, delivery_id = message.identifier, message.id, delivery.id
+    identifier, message_id, delivery_id = _queued_delivery(session_factory, "m-2")
     bind_task_log_context()
     bind_task_log_context()  # once per process however often: a second call adds nothing
     batch = _Task("publisher.send_batch", session_factory)
