@@ -15,7 +15,7 @@ demo: $(INSTALLED)
 # simulators (the CPUs sat at a load of 1 with two), and the fault cases,
 # run first, hold one process for minutes.
 test: lint
-	$(BIN)/pytest -q -n 4
+	$(BIN)/pytest -q -n 4 --durations=25
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check publisher district_nodes tests bench
