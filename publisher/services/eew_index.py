@@ -2,8 +2,11 @@
 
 ``TargetIndex.refresh`` reads the active targets of each channel once
 (district code, location, test flag, followed districts) and swaps the new
-snapshot in whole; the lane refreshes it in the background
-(``REFRESH_SECONDS``). ``reached`` answers which targets a message's areas
+snapshot in whole; the lane refreshes it in the background every
+``REFRESH_SECONDS``, or ``REFRESH_COST_RATIO`` times as long as the last
+refresh took if that is longer (a million targets take seconds to read,
+and the worker's fan-outs need the core more than the index needs to
+drop a deactivated target sooner). ``reached`` answers which targets a message's areas
 reach, with the rules of ``publisher.services.targets`` (a district code
 names the districts nested in it; followers of a district or of one around
 it; located targets inside a polygon or circle, or without a code inside a
@@ -30,9 +33,10 @@ from publisher.cap.districts import DistrictTable
 from publisher.services.targets import AreaSelection
 from publisher.store.models import Target, TargetDistrict
 
-__all__ = ["REFRESH_SECONDS", "ChannelTargets", "Reached", "TargetIndex"]
+__all__ = ["REFRESH_COST_RATIO", "REFRESH_SECONDS", "ChannelTargets", "Reached", "TargetIndex"]
 
 REFRESH_SECONDS = 30.0
+REFRESH_COST_RATIO = 20
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,7 +59,12 @@ from publisher.services import audit, delivery
 from publisher.services.actors import Actor
 from publisher.services.delivery import insert_deliveries
 from publisher.services.eew_district_channel import district_view, published_view
-from publisher.services.eew_index import REFRESH_SECONDS, Reached, TargetIndex
+from publisher.services.eew_index import (
+    REFRESH_COST_RATIO,
+    REFRESH_SECONDS,
+    Reached,
+    TargetIndex,
+)
 from publisher.services.targets import AreaSelection, reaches_only_test_targets
 from publisher.store.models import Delivery, Target
 
@@ -303,21 +308,26 @@ class EewLane(ConsumerMixin):
             log.warning("early-warning lane: a message without a message id was dropped")
         message.ack()
 
-    def _refresh(self) -> None:
+    def _refresh(self) -> float:
+        """Refresh the index; the seconds until the next refresh."""
         try:
             seconds = self.dispatcher.index.refresh()
         except Exception:  # the previous snapshot stays in use
             log.exception("early-warning target index not refreshed")
-            return
+            return REFRESH_SECONDS
         log.info("early-warning target index refreshed", extra={"seconds": round(seconds, 3)})
+        # A million targets take seconds of a core to read again: the worker's
+        # fan-outs and batches must keep the rest of it.
+        return max(REFRESH_SECONDS, REFRESH_COST_RATIO * seconds)
 
-    def _keep_fresh(self) -> None:
+    def _keep_fresh(self, first_wait: float) -> None:
         try:
             self.dispatcher.warm_up()
         except Exception:  # a cold channel is slower, not wrong: it connects on first use
             log.exception("early-warning lane not warmed up")
-        while not self._stopping.wait(REFRESH_SECONDS):
-            self._refresh()
+        wait = first_wait
+        while not self._stopping.wait(wait):
+            wait = self._refresh()
 
     def start(self) -> None:
         """Read the index once, then consume and refresh in threads of their own."""
@@ -325,10 +335,10 @@ class EewLane(ConsumerMixin):
         # device pushes' event loop) and wait for them: at the default 5 ms a
         # thread may hold the GIL, each of those hand-overs could cost that much.
         sys.setswitchinterval(LANE_SWITCH_INTERVAL_SECONDS)
-        self._refresh()
+        wait = self._refresh()
         self._threads = [threading.Thread(target=self.run, name="eew-lane", daemon=True),
-                         threading.Thread(target=self._keep_fresh, name="eew-index",
-                                          daemon=True)]
+                         threading.Thread(target=self._keep_fresh, args=(wait,),
+                                          name="eew-index", daemon=True)]
         for thread in self._threads:
             thread.start()
 
