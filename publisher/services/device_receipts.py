@@ -158,7 +158,7 @@ class EarlyAcks:
 
     def rematch(self, sessions: sessionmaker[Session],
                 channel_for: Callable[[str], Channel[Any]], now: float) -> int:
-        """Offer every kept ack again; returns how many found their delivery (committed)."""
+        """Offer every kept ack again; returns how many wait no more (committed)."""
         matched = 0
         for name, provider_ids in self._by_channel(now).items():
             with sessions() as session:

@@ -125,14 +125,19 @@ def rematch_receipts(session: Session, channel: Channel[Any],
     part's receipt while the other parts of the batch still wait for their
     answers, before the batch's provider ids are committed. Whoever recorded
     such a receipt offers its provider id here again a little later. Returns
-    the provider ids whose receipts found their delivery; the caller commits.
+    the provider ids that wait no more: those whose receipts found their
+    delivery now, and those with no receipt left unmatched (the hand-over's
+    own rematch found it first); the caller commits.
     """
     unknown: list[tuple[int, str]] = []
+    waiting: set[str] = set()
     for chosen in among(session, Receipt.provider_id, list(provider_ids)):
-        unknown += ((receipt_id, raw) for receipt_id, raw in session.execute(
-            select(Receipt.id, Receipt.raw).where(
-                Receipt.channel == channel.name, chosen,
-                Receipt.outcome == ReceiptOutcome.UNKNOWN)))
+        for receipt_id, raw, provider_id in session.execute(
+                select(Receipt.id, Receipt.raw, Receipt.provider_id).where(
+                    Receipt.channel == channel.name, chosen,
+                    Receipt.outcome == ReceiptOutcome.UNKNOWN)):
+            unknown.append((receipt_id, raw))
+            waiting.add(provider_id)
     unknown.sort()
     # They were read once already, so they read again.
     stored = _correlated(session, channel, [channel.parse_receipt(json.loads(raw))
@@ -141,5 +146,5 @@ def rematch_receipts(session: Session, channel: Channel[Any],
         {"id": receipt_id, "delivery_id": receipt.delivery_id, "outcome": receipt.outcome}
         for (receipt_id, _), receipt in zip(unknown, stored, strict=True)
         if receipt.delivery_id is not None])
-    return {receipt.provider_id for receipt in stored
-            if receipt.delivery_id is not None and receipt.provider_id is not None}
+    still = {receipt.provider_id for receipt in stored if receipt.delivery_id is None}
+    return set(provider_ids) - (waiting & still)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from publisher.channels.base import DeliveryStatus, OutgoingMessage, SendResult,
 from publisher.channels.memory import MemoryChannel
 from publisher.services.delivery import fan_out, send_batch
 from publisher.services.delivery_report import list_deliveries
+from publisher.services.device_receipts import EarlyAcks
 from publisher.services.receipts import record_receipt, rematch_receipts
 from publisher.store.models import Delivery, DeliveryPart, Message, Receipt, ReceiptOutcome
 from tests.integration.fanout_support import add_targets, publish
@@ -147,12 +149,20 @@ def test_a_receipt_that_overtook_its_hand_over_lands_with_it(session_factory: Fa
         stored = session.execute(select(Receipt.delivery_id, Receipt.outcome)).all()
     assert [tuple(row) for row in stored] == [(delivery_id, R.APPLIED)]
     assert _part_statuses(session_factory, delivery_id) == [S.DELIVERED, S.SENT, S.SENT]
-    # Offered again later, as whoever recorded it does: nothing moves twice,
-    # and a provider id that no hand-over named still matches nothing.
+    # Offered again later, as whoever recorded it does: nothing moves twice; the one
+    # the hand-over matched waits no more, and a provider id that no hand-over named
+    # still matches nothing and waits on.
+    assert _receive(session_factory, _receipt(delivery_id, PARTS + 1, "delivered")) is R.UNKNOWN
     offered = [part_id(delivery_id, 1), part_id(delivery_id, PARTS + 1)]
     with session_factory() as session:
-        assert rematch_receipts(session, CHANNEL, offered) == set()
+        assert rematch_receipts(session, CHANNEL, offered) == {part_id(delivery_id, 1)}
         session.commit()
+    # Whoever kept them stops offering the one matched, and only that one.
+    early = EarlyAcks()
+    for provider_id in offered:
+        early.keep(CHANNEL.name, provider_id, time.monotonic())
+    assert early.rematch(session_factory, lambda _name: CHANNEL, time.monotonic()) == 1
+    assert len(early) == 1
     assert _part_statuses(session_factory, delivery_id) == [S.DELIVERED, S.SENT, S.SENT]
 
 
