@@ -70,10 +70,16 @@ class Demo:
                              + "\n".join(self.lines) + "\n" + self.log.read_text()[-4000:])
 
     def following(self, prefix: str) -> str:
-        """The line after the last one starting with ``prefix``, stripped."""
+        """The line after the last one starting with ``prefix``, stripped, once it is printed:
+        the demo may print the two a while apart."""
         self.line(prefix)
         index = max(number for number, line in enumerate(self.lines)
                     if line.strip().startswith(prefix))
+        deadline = time.monotonic() + DEMO_SECONDS
+        while len(self.lines) <= index + 1 and time.monotonic() < deadline \
+                and self.process.poll() is None:
+            time.sleep(0.2)
+        assert len(self.lines) > index + 1, f"nothing printed after {prefix!r}"
         return self.lines[index + 1].strip()
 
     def exported(self) -> dict[str, str]:
