@@ -86,7 +86,7 @@ from publisher.cap.references import format_references
 from publisher.cap.signing import sign_alert_xml
 from publisher.celery_app import PublisherCelery, make_celery
 from publisher.channels.base import DeliveryStatus
-from publisher.config import load_settings
+from publisher.config import installation_environment, load_settings
 from publisher.local_ports import free_port
 from publisher.store.db import make_engine, make_session_factory
 from publisher.store.models import Message
@@ -392,13 +392,6 @@ def _counts(arguments: argparse.Namespace) -> dict[str, int]:
             "district": arguments.nodes}
 
 
-def _environment(directory: Path, database_url: str, broker_url: str, config: Path) -> dict[
-        str, str]:
-    return {**os.environ, "PUBLISHER_DATA_DIR": str(directory),
-            "PUBLISHER_DATABASE_URL": database_url, "PUBLISHER_BROKER_URL": broker_url,
-            "PUBLISHER_CONFIG": str(config)}
-
-
 def _fleet(stack: ExitStack, arguments: argparse.Namespace, database_url: str,
            broker_url: str, directory: Path) -> Fleet:
     limit = float(arguments.smsc_limit)
@@ -408,8 +401,8 @@ def _fleet(stack: ExitStack, arguments: argparse.Namespace, database_url: str,
     web_port = free_port()
     setup = ChannelSetup(window=SMS_WINDOW, rate=limit, binds=arguments.binds,
                          concurrency=SMS_THREADS, pool="threads")
-    environment = _environment(directory, database_url, broker_url, _config(
-        directory, smsc.port, setup, f"http://127.0.0.1:{web_port}", token))
+    config = _config(directory, smsc.port, setup, f"http://127.0.0.1:{web_port}", token)
+    environment = installation_environment(directory, config, database_url, broker_url)
     settings = load_settings(environment, directory)
     celery = make_celery(settings)
     stack.callback(celery.close)

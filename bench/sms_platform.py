@@ -22,7 +22,6 @@ on the way.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -58,7 +57,7 @@ from bench.sms_support import (
 )
 from publisher.celery_app import PublisherCelery, make_celery
 from publisher.channels.base import DeliveryStatus
-from publisher.config import load_settings
+from publisher.config import installation_environment, load_settings
 from publisher.process_control import stop_process
 from publisher.store.db import make_engine, make_session_factory
 from publisher.store.models import Delivery, Receipt
@@ -225,10 +224,8 @@ class Platform:
             directory = Path(folder)
             (directory / "publisher.toml").write_text(_channel_config(smsc_port, setup),
                                                       encoding="utf-8")
-            environment = {**os.environ, "PUBLISHER_CONFIG": str(directory / "publisher.toml"),
-                           "PUBLISHER_DATA_DIR": folder,
-                           "PUBLISHER_DATABASE_URL": self.database_url,
-                           "PUBLISHER_BROKER_URL": self.broker_url}
+            environment = installation_environment(directory, directory / "publisher.toml",
+                                                   self.database_url, self.broker_url)
             app = make_celery(load_settings(environment, directory))
             with _worker(app, environment, directory, setup) as pid:
                 enqueued_at = time.time()

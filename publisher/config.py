@@ -20,7 +20,8 @@ from typing import Any
 
 from publisher.observability.redaction import redacted
 
-__all__ = ["ConfigError", "Paths", "Settings", "load_paths", "load_settings"]
+__all__ = ["ConfigError", "Paths", "Settings", "installation_environment", "load_paths",
+           "load_settings"]
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,6 +92,14 @@ def _paths(environ: Mapping[str, str], data_dir: Path | None) -> Paths:
         config_dir=Path(environ.get("PUBLISHER_CONFIG_DIR", _PROJECT_ROOT / "config")),
         data_dir=data_dir or Path(environ.get("PUBLISHER_DATA_DIR", "var")).absolute(),
     )
+
+
+def installation_environment(data_dir: Path, config: Path, database_url: str, broker_url: str,
+                             base: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """``base`` with the variables that make a ``publisher`` process one of an installation:
+    its data directory, its configuration file, its database and its broker."""
+    return {**base, "PUBLISHER_DATA_DIR": str(data_dir), "PUBLISHER_CONFIG": str(config),
+            "PUBLISHER_DATABASE_URL": database_url, "PUBLISHER_BROKER_URL": broker_url}
 
 
 def load_paths(environ: Mapping[str, str] = os.environ, data_dir: Path | None = None) -> Paths:

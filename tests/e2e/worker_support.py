@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.channels.base import DeliveryStatus
 from publisher.channels.memory import MemorySink
-from publisher.config import Settings, load_settings
+from publisher.config import Settings, installation_environment, load_settings
 from publisher.store.models import Delivery
 from tests.integration.fanout_support import database
 
@@ -56,10 +56,8 @@ class Installation:
 
     @property
     def environment(self) -> dict[str, str]:
-        return {**os.environ, "PUBLISHER_DATA_DIR": str(self.directory),
-                "PUBLISHER_CONFIG": str(self.config_path),
-                "PUBLISHER_DATABASE_URL": self.database_url,
-                "PUBLISHER_BROKER_URL": self.broker_url}
+        return installation_environment(self.directory, self.config_path, self.database_url,
+                                        self.broker_url)
 
     def settings(self) -> Settings:
         return load_settings(self.environment, self.directory)

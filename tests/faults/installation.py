@@ -11,7 +11,6 @@ batch at a time, so a kill leaves at most one batch in doubt.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.channels.base import DeliveryStatus
+from publisher.config import installation_environment
 from publisher.store.db import make_engine, make_session_factory, upgrade_database
 from publisher.store.models import Delivery
 
@@ -61,10 +61,8 @@ class FaultInstallation:
 
     @property
     def environment(self) -> dict[str, str]:
-        return {**os.environ, "PUBLISHER_DATA_DIR": str(self.directory),
-                "PUBLISHER_CONFIG": str(self.config_path),
-                "PUBLISHER_DATABASE_URL": self.database_url,
-                "PUBLISHER_BROKER_URL": self.broker_url}
+        return installation_environment(self.directory, self.config_path, self.database_url,
+                                        self.broker_url)
 
     @cached_property
     def session_factory(self) -> sessionmaker[Session]:
