@@ -4,7 +4,6 @@ that falls silent goes offline until it heartbeats again."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -12,104 +11,56 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.cap.certificates import load_pem_certificates
-from publisher.cap.districts import load_districts
 from publisher.channels.mqtt_client import BrokerOptions, MqttConnection, Publication
 from publisher.channels.mqtt_protocol import token_key
 from publisher.channels.terminal_heartbeat import TerminalHeartbeat, heartbeat_topic
-from publisher.services.device_health import Health, device_health, health_by_kind
+from publisher.services.device_health import Health, health_by_kind
 from publisher.services.device_import import import_device_list
 from publisher.services.devices import find_device
-from publisher.services.district_names import DistrictNames
 from publisher.services.terminal_heartbeat_listener import TerminalHeartbeatListener
 from publisher.services.terminal_heartbeats import CLOCK_TOLERANCE_SECONDS
 from publisher.sim.terminal import (
-    SimulatedTerminal,
     TerminalSimConfig,
     TerminalSimulator,
-    place_terminals,
 )
 from publisher.sim.terminal_heartbeats import HeartbeatSender
 from publisher.store.models import DeviceKind
-from tests.channels.device_support import CONFIG_DISTRICTS, districts
 from tests.channels.mqtt_support import broker, eventually
+from tests.integration.heartbeat_support import (
+    INTERVAL,
+    LISTENER,
+    NAMES,
+    Factory,
+    health_of,
+    listener,
+    publisher,
+    refusals_logged,
+    registered,
+    unique_terminals,
+)
 
-__all__ = ["broker"]
-
-Factory = sessionmaker[Session]
-NAMES = DistrictNames(load_districts(CONFIG_DISTRICTS))
-LISTENER = "publisher.services.terminal_heartbeat_listener"
-# The shortest interval the registry takes: a terminal silent 5 s is offline.
-INTERVAL = 5
-
-
-def _terminals(count: int) -> list[SimulatedTerminal]:
-    """Terminals of ids no other test uses: the broker, and its heartbeat topics, are shared."""
-    run = uuid.uuid4().hex[:10]
-    return [dataclasses.replace(terminal, device_id=f"{terminal.device_id}-{run}")
-            for terminal in place_terminals(count, districts("110105"), ["water"], seed=3)]
-
-
-def _registered(factory: Factory, terminals: list[SimulatedTerminal]) -> None:
-    with factory() as session:
-        report = import_device_list(session, [{**terminal.entry(),
-                                               "heartbeat_interval": INTERVAL}
-                                              for terminal in terminals], NAMES)
-        session.commit()
-    assert (report.created, report.errors) == (len(terminals), [])
-
-
-def _health(factory: Factory, device_id: str) -> Health:
-    with factory() as session:
-        device = find_device(session, device_id)
-        assert device is not None
-        return device_health(device)
-
-
-@pytest.fixture
-def listener(broker: BrokerOptions, session_factory: Factory
-             ) -> Iterator[TerminalHeartbeatListener]:
-    running = TerminalHeartbeatListener(broker, f"heartbeats-{uuid.uuid4().hex[:12]}",
-                                        session_factory)
-    running.start()
-    assert running.connection.wait_connected(30)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def publisher(broker: BrokerOptions) -> Iterator[MqttConnection]:
-    connection = MqttConnection(broker, f"terminal-{uuid.uuid4().hex[:12]}")
-    yield connection
-    connection.close()
-
+__all__ = ["broker", "listener", "publisher"]
 
 def _publish(connection: MqttConnection, terminal_id: str, body: dict[str, str]) -> None:
     connection.publish([Publication(heartbeat_topic(terminal_id), json.dumps(body).encode())])
 
 
-def _refusals(caplog: pytest.LogCaptureFixture, terminal_id: str) -> list[str]:
-    return [getattr(record, "reason", "") for record in caplog.records
-            if record.name == LISTENER and getattr(record, "terminal", None) == terminal_id]
-
-
 def test_a_signed_heartbeat_marks_its_terminal_seen(
         session_factory: Factory, listener: TerminalHeartbeatListener,
         publisher: MqttConnection) -> None:
-    [terminal] = _terminals(1)
-    _registered(session_factory, [terminal])
-    assert _health(session_factory, terminal.device_id) is Health.NEVER_SEEN
+    [terminal] = unique_terminals(1)
+    registered(session_factory, [terminal])
+    assert health_of(session_factory, terminal.device_id) is Health.NEVER_SEEN
     before = datetime.now(UTC)
     heartbeat = TerminalHeartbeat(terminal.device_id, before.isoformat())
     _publish(publisher, terminal.device_id, heartbeat.body(token_key(terminal.token)))
-    eventually(lambda: _health(session_factory, terminal.device_id) is Health.ONLINE,
+    eventually(lambda: health_of(session_factory, terminal.device_id) is Health.ONLINE,
                "the terminal online")
     with session_factory() as session:
         device = find_device(session, terminal.device_id)
@@ -121,8 +72,8 @@ def test_a_forged_copied_or_stale_heartbeat_is_refused_and_logged(
         session_factory: Factory, listener: TerminalHeartbeatListener,
         publisher: MqttConnection, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger=LISTENER)
-    [terminal, stranger] = _terminals(2)
-    _registered(session_factory, [terminal])
+    [terminal, stranger] = unique_terminals(2)
+    registered(session_factory, [terminal])
     now = datetime.now(UTC)
     stale = (now - timedelta(seconds=CLOCK_TOLERANCE_SECONDS + 60)).isoformat()
     key = token_key(terminal.token)
@@ -134,21 +85,21 @@ def test_a_forged_copied_or_stale_heartbeat_is_refused_and_logged(
     _publish(publisher, terminal.device_id,
              TerminalHeartbeat(terminal.device_id, stale).body(key))
     refusals = eventually(lambda: (lambda found: found if len(found) == 2 else None)(
-        _refusals(caplog, terminal.device_id)), "the forged and the stale heartbeat refused")
+        refusals_logged(caplog, terminal.device_id)), "the forged and the stale heartbeat refused")
     assert refusals[0] == f"hmac: not signed with the token of terminal {terminal.device_id}"
     assert refusals[1].startswith(f"at: {stale} is ") and "behind the platform's clock" \
         in refusals[1]
-    assert _refusals(caplog, stranger.device_id) == [
+    assert refusals_logged(caplog, stranger.device_id) == [
         f"topic: no terminal {stranger.device_id!r} is registered"]
-    assert _health(session_factory, terminal.device_id) is Health.NEVER_SEEN
+    assert health_of(session_factory, terminal.device_id) is Health.NEVER_SEEN
 
     genuine = TerminalHeartbeat(terminal.device_id, datetime.now(UTC).isoformat()).body(key)
     _publish(publisher, terminal.device_id, genuine)
-    eventually(lambda: _health(session_factory, terminal.device_id) is Health.ONLINE,
+    eventually(lambda: health_of(session_factory, terminal.device_id) is Health.ONLINE,
                "the genuine heartbeat taken")
     _publish(publisher, terminal.device_id, genuine)
     copied = eventually(lambda: (lambda found: found[2:] or None)(
-        _refusals(caplog, terminal.device_id)), "the copy refused")
+        refusals_logged(caplog, terminal.device_id)), "the copy refused")
     assert copied == [f"at: {genuine['at']} is not later than the terminal's last heartbeat"
                       f" ({genuine['at']}): a copy of an earlier one"]
 
@@ -156,8 +107,8 @@ def test_a_forged_copied_or_stale_heartbeat_is_refused_and_logged(
 def test_a_silent_terminal_goes_offline_and_comes_back_with_its_heartbeats(
         session_factory: Factory, listener: TerminalHeartbeatListener,
         broker: BrokerOptions, identity: tuple[Path, Path], tmp_path: Path) -> None:
-    terminals = _terminals(2)
-    _registered(session_factory, terminals)
+    terminals = unique_terminals(2)
+    registered(session_factory, terminals)
     config = TerminalSimConfig(broker, load_pem_certificates(identity[1].read_bytes()),
                                tmp_path / "received.jsonl", connections=2,
                                client_prefix=f"sim-{uuid.uuid4().hex[:12]}")
@@ -172,7 +123,7 @@ def test_a_silent_terminal_goes_offline_and_comes_back_with_its_heartbeats(
         assert simulator.wait_connected(30)
         beating = list(simulator.terminals.values())
         with HeartbeatSender(beating, simulator.connections, 1.0).running() as sender:
-            eventually(lambda: all(_health(session_factory, each) is Health.ONLINE
+            eventually(lambda: all(health_of(session_factory, each) is Health.ONLINE
                                    for each in ids), "both terminals online")
             assert offline() == []
         assert sender.rounds >= 1
@@ -206,7 +157,7 @@ def test_the_terminal_simulator_command_sends_heartbeats(
             session.commit()
         assert (report.created, report.errors) == (2, [])
         # Registered after the simulator started: its next heartbeats bring them online.
-        eventually(lambda: all(_health(session_factory, entry["device_id"]) is Health.ONLINE
+        eventually(lambda: all(health_of(session_factory, entry["device_id"]) is Health.ONLINE
                                for entry in entries), "the simulated terminals online")
     finally:
         process.send_signal(signal.SIGTERM)

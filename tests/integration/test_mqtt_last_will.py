@@ -26,7 +26,6 @@ from publisher.channels.terminal_status import (
     status_topic,
 )
 from publisher.services.device_health import Health, health_by_kind
-from publisher.services.device_import import import_device_list
 from publisher.services.devices import find_device
 from publisher.services.terminal_heartbeat_listener import TerminalHeartbeatListener
 from publisher.services.terminal_statuses import SignedStatus, record_terminal_statuses
@@ -34,15 +33,14 @@ from publisher.sim.terminal import SimulatedTerminal, TerminalSimConfig, Termina
 from publisher.store.models import DeviceKind
 from tests.channels.mqtt_support import broker, eventually
 from tests.integration.fanout_support import _identity as signing_identity
-from tests.integration.test_mqtt_heartbeats import (
+from tests.integration.heartbeat_support import (
     LISTENER,
-    NAMES,
-    _health,
-    _refusals,
-    _registered,
-    _terminals,
+    health_of,
     listener,
     publisher,
+    refusals_logged,
+    registered,
+    unique_terminals,
 )
 
 __all__ = ["broker", "listener", "publisher"]
@@ -72,12 +70,8 @@ def _drop_without_disconnect(connection: MqttConnection) -> None:
 @pytest.fixture
 def terminal_alone(broker: BrokerOptions, tmp_path: Path, session_factory: Factory
                    ) -> Iterator[tuple[SimulatedTerminal, TerminalSimulator]]:
-    [terminal] = _terminals(1)
-    with session_factory() as session:
-        report = import_device_list(session, [{**terminal.entry(),
-                                               "heartbeat_interval": LONG_INTERVAL}], NAMES)
-        session.commit()
-    assert report.errors == []
+    [terminal] = unique_terminals(1)
+    registered(session_factory, [terminal], interval=LONG_INTERVAL)
     config = TerminalSimConfig(broker, load_pem_certificates(signing_identity()[1]),
                                tmp_path / "received.jsonl", connections=1,
                                client_prefix=f"will-{uuid.uuid4().hex[:12]}")
@@ -92,21 +86,21 @@ def test_a_lost_connection_is_offline_at_once_and_a_reconnect_brings_it_back(
     [connection] = simulator.connections
     assert connection.wait_connected(30)
     # Its online, not a heartbeat: the simulator sends none here.
-    eventually(lambda: _health(session_factory, terminal.device_id) is Health.ONLINE,
+    eventually(lambda: health_of(session_factory, terminal.device_id) is Health.ONLINE,
                "the terminal online once connected")
     first = _session(terminal.device_id, session_factory)
     assert first is not None
 
     _drop_without_disconnect(connection)
     # Offline long before its heartbeat interval would have said so.
-    eventually(lambda: _health(session_factory, terminal.device_id) is Health.OFFLINE,
+    eventually(lambda: health_of(session_factory, terminal.device_id) is Health.OFFLINE,
                "the terminal offline by its will", timeout=WILL_SECONDS)
     with session_factory() as session:
         offline = health_by_kind(session)[DeviceKind.TERMINAL]
     assert terminal.device_id in offline.offline_ids
 
     # paho reconnects by itself, with a will and an online of a new session.
-    eventually(lambda: _health(session_factory, terminal.device_id) is Health.ONLINE,
+    eventually(lambda: health_of(session_factory, terminal.device_id) is Health.ONLINE,
                "the terminal online again after it reconnected")
     second = _session(terminal.device_id, session_factory)
     assert second is not None and second > first
@@ -115,8 +109,8 @@ def test_a_lost_connection_is_offline_at_once_and_a_reconnect_brings_it_back(
 def test_a_will_sent_again_after_a_reconnect_or_forged_changes_nothing(
         session_factory: Factory, listener: TerminalHeartbeatListener,
         publisher: MqttConnection, caplog: pytest.LogCaptureFixture) -> None:
-    [terminal] = _terminals(1)
-    _registered(session_factory, [terminal])
+    [terminal] = unique_terminals(1)
+    registered(session_factory, [terminal])
     key = token_key(terminal.token)
     earlier = datetime.now(UTC) - timedelta(seconds=30)
 
@@ -127,7 +121,7 @@ def test_a_will_sent_again_after_a_reconnect_or_forged_changes_nothing(
 
     caplog.set_level("INFO", logger=LISTENER)
     send(ConnectionState.ONLINE, earlier)
-    eventually(lambda: _health(session_factory, terminal.device_id) is Health.ONLINE,
+    eventually(lambda: health_of(session_factory, terminal.device_id) is Health.ONLINE,
                "online by its first connection")
     now = datetime.now(UTC)
     send(ConnectionState.ONLINE, now)
@@ -137,19 +131,19 @@ def test_a_will_sent_again_after_a_reconnect_or_forged_changes_nothing(
     send(ConnectionState.OFFLINE, earlier)
     send(ConnectionState.OFFLINE, now, signing_key=token_key("not-its-token"))
     def refused() -> list[str] | None:
-        reasons = [reason for reason in _refusals(caplog, terminal.device_id) if reason]
+        reasons = [reason for reason in refusals_logged(caplog, terminal.device_id) if reason]
         return reasons if len(reasons) >= 2 else None
 
     refusals = eventually(refused, "both refusals logged")
     assert any(reason.startswith("session:") and "earlier than the terminal's latest" in
                reason for reason in refusals), refusals
     assert any(reason.startswith("hmac:") for reason in refusals), refusals
-    assert _health(session_factory, terminal.device_id) is Health.ONLINE
+    assert health_of(session_factory, terminal.device_id) is Health.ONLINE
 
 
 def test_statuses_are_checked_before_they_count(session_factory: Factory) -> None:
-    [terminal] = _terminals(1)
-    _registered(session_factory, [terminal])
+    [terminal] = unique_terminals(1)
+    registered(session_factory, [terminal])
     key = token_key(terminal.token)
     now = datetime.now(UTC)
 
