@@ -91,15 +91,15 @@ def _refusal(device: Device | None, signed: SignedStatus, now: datetime) -> str 
 
 def _apply(device: Device, status: TerminalStatus, now: datetime) -> bool:
     """Apply a status found good; whether the terminal changed from offline to online or back."""
-    was_offline = is_offline(device, now)
     device.connection_session = status.session
     if status.state is ConnectionState.ONLINE:
-        touch_device(device, now)
+        came_back = touch_device(device, now)
         device.disconnected_at = None
-        return was_offline
+        return came_back
+    went_offline = not is_offline(device, now)
     if not is_disconnected(device):
         device.disconnected_at = now
-    return not was_offline
+    return went_offline
 
 
 def record_terminal_statuses(session: Session, statuses: Sequence[SignedStatus], *,
