@@ -200,7 +200,9 @@ class Acknowledgement:
 class InboundMessage:
     """A ``deliver_sm``: a delivery receipt or a mobile-originated message.
 
-    ``acknowledgement`` goes back to ``Bind.acknowledge`` once it is stored.
+    ``acknowledgement`` goes back to ``Bind.acknowledge`` once it is stored;
+    ``arrived_at`` is ``time.monotonic()`` when it came, so the time
+    the SMSC waits for that answer can be told.
     """
 
     bind: str
@@ -214,6 +216,7 @@ class InboundMessage:
     message_state: int | None
     network_error_code: bytes | None
     acknowledgement: Acknowledgement
+    arrived_at: float
 
     @property
     def is_receipt(self) -> bool:
@@ -262,7 +265,8 @@ def _c_string(octets: bytes) -> str:
     return octets.split(b"\0", 1)[0].decode("latin-1")
 
 
-def _inbound(bind: str, raw: bytes, acknowledgement: Acknowledgement) -> InboundMessage:
+def _inbound(bind: str, raw: bytes, acknowledgement: Acknowledgement,
+             arrived_at: float) -> InboundMessage:
     message = parse_short_message(raw[_HEADER.size:])
     tlvs = message.tlvs
     receipted = tlvs.get(Tag.RECEIPTED_MESSAGE_ID)
@@ -278,7 +282,7 @@ def _inbound(bind: str, raw: bytes, acknowledgement: Acknowledgement) -> Inbound
         receipted_message_id=None if receipted is None else _c_string(receipted),
         message_state=state[0] if state else None,
         network_error_code=tlvs.get(Tag.NETWORK_ERROR_CODE),
-        acknowledgement=acknowledgement)
+        acknowledgement=acknowledgement, arrived_at=arrived_at)
 
 
 class Bind:
@@ -720,7 +724,7 @@ class Bind:
         """Hand a deliver_sm on; it is answered once acknowledged, or now if it is refused."""
         acknowledgement = Acknowledgement(self.settings.name, self._connection, sequence)
         try:
-            message = _inbound(self.settings.name, raw, acknowledgement)
+            message = _inbound(self.settings.name, raw, acknowledgement, time.monotonic())
         except Exception:
             log.exception("smpp deliver_sm unreadable", extra=self._log_context())
             self._respond(_DELIVER_SM_RESP, sequence, consts.SMPP_ESME_RX_P_APPN)

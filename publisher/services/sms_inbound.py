@@ -7,10 +7,12 @@ from there as soon as they arrive, while the worker runs. The SMSC gets its
 stored what the message carried, or once a message is dropped on purpose; a
 worker that dies before leaves it unanswered, and the SMSC delivers it again:
 
-
 - receipts are recorded through ``store_receipts``, every receipt taken in
   one drain together, in one transaction; one that matches no delivery yet is offered
-  again to ``rematch_receipts`` for a while (see ``InboundPump``);
+  again to ``rematch_receipts`` for a while (see ``InboundPump``). A copy the
+  SMSC sent again because the answer was late is answered with the receipt
+  it repeats and not stored twice, and late answers are reported
+  (``resent_receipts``);
 - a mobile-originated message is read (GSM, IA5, Latin-1 or UCS-2, by its
   ``data_coding``), applied by ``handle_mo`` and committed, then its
   confirmation goes back through ``SmsChannel.send_reply``. A confirmation
@@ -52,6 +54,7 @@ from publisher.services.district_names import DistrictNames
 from publisher.services.errors import InvalidInput
 from publisher.services.msisdn import normalise_msisdn
 from publisher.services.receipts import rematch_receipts, store_receipts
+from publisher.services.resent_receipts import LateAnswers, ResentReceipts
 from publisher.services.sms_bind_states import REPORT_SECONDS, BindStateReporter
 from publisher.services.sms_failover_audit import record_failovers
 from publisher.services.subscriber_commands import handle_mo
@@ -109,12 +112,15 @@ def receipt_fields(message: InboundMessage) -> dict[str, Any]:
 
 
 def record_receipts(session_factory: sessionmaker[Session], channel: SmsChannel,
-                    messages: Sequence[InboundMessage]) -> list[str]:
-    """Record ``messages`` in one transaction, then answer the SMSC for them.
+                    messages: Sequence[InboundMessage],
+                    copies: Sequence[InboundMessage] = ()) -> list[str]:
+    """Record ``messages`` in one transaction, then answer the SMSC for them and ``copies``.
 
+    ``copies`` repeat receipts stored already (``resent_receipts``): answered, not stored.
     Returns the provider ids of those that matched nothing.
     """
     if not messages:
+        channel.acknowledge(message.acknowledgement for message in copies)
         return []
     with session_factory() as session:
         stored = store_receipts(session, channel,
@@ -123,7 +129,7 @@ def record_receipts(session_factory: sessionmaker[Session], channel: SmsChannel,
         unmatched = [receipt.provider_id for receipt in stored
                      if receipt.outcome is ReceiptOutcome.UNKNOWN and receipt.provider_id]
         session.commit()
-    channel.acknowledge(message.acknowledgement for message in messages)
+    channel.acknowledge(message.acknowledgement for message in [*messages, *copies])
     return unmatched
 
 
@@ -232,6 +238,8 @@ class InboundPump:
         self._receipts_per_transaction = receipts_per_transaction
         self._rematch_due = 0.0
         self._receipts: list[InboundMessage] = []
+        self._resent = ResentReceipts()
+        self._late = LateAnswers(log)
         self._mobile_originated: list[InboundMessage] = []
         self._replies: list[PendingReply] = []
         self._pause = interval
@@ -346,8 +354,11 @@ class InboundPump:
         recorded = 0
         for _ in range(math.ceil(waiting / per_transaction)):
             self._receipts += _taken(self.channel.receipts, per_transaction - len(self._receipts))
-            unmatched = record_receipts(self._sessions, self.channel, self._receipts)
-            recorded += len(self._receipts)
+            fresh, copies = self._resent.sort_out(self._receipts, time.monotonic())
+            unmatched = record_receipts(self._sessions, self.channel, fresh, copies)
+            self._resent.remember(fresh)
+            self._late.answered(self._receipts, len(copies), time.monotonic())
+            recorded += len(fresh)
             self._receipts = []
             self._give_up(self._unmatched.keep(
                 [provider_id for provider_id in unmatched

@@ -309,6 +309,48 @@ def test_a_receipt_is_answered_only_once_stored_and_one_lost_before_comes_again(
     assert {receipt.outcome for receipt in stored} == {ReceiptOutcome.APPLIED}
 
 
+def test_receipts_the_smsc_sent_again_while_waiting_are_answered_and_stored_once(
+        smsc_factory: StartSmsc, session_factory: Factory,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # An SMSC that waits 0.2 s for each answer, and a worker that takes longer:
+    # every receipt comes again, several times, before the first is stored.
+    smsc = smsc_factory(receipt_response_timeout=0.2, receipt_retry_interval=0.1)
+    channel = sms_channel(single_route(smsc.port, bind_timeout=0.5))
+    pump = InboundPump(channel, session_factory, DISTRICTS)
+    caplog.set_level(logging.WARNING, logger="publisher.services.sms_inbound")
+    message_id = _published_to_both(session_factory)
+    try:
+        deliver_in_process(session_factory, message_id, channel)
+        sent = {part.provider_id for delivery in deliveries(session_factory, message_id)
+                for part in parts_of(session_factory, delivery.id)}
+        eventually(lambda: channel.receipts.qsize() >= 3 * len(sent), "receipts sent again")
+        pump.drain()
+        stored_first = _receipts(session_factory)
+
+        quiet_since = time.monotonic()
+
+        def answered_for_a_second() -> bool:
+            # Answered well inside the SMSC's 0.2 s, the copies on the wire stop coming.
+            nonlocal quiet_since
+            if channel.receipts.qsize():
+                quiet_since = time.monotonic()
+            pump.drain()
+            return time.monotonic() - quiet_since > 1.0
+
+        eventually(answered_for_a_second, "the SMSC stops sending the receipts again")
+    finally:
+        channel.close()
+
+    assert sorted(receipt.provider_id or "" for receipt in stored_first) == sorted(sent)
+    assert [(receipt.id, receipt.outcome) for receipt in _receipts(session_factory)] == [
+        (receipt.id, ReceiptOutcome.APPLIED) for receipt in stored_first]
+    assert [delivery.status for delivery in deliveries(session_factory, message_id)] == [
+        DeliveryStatus.DELIVERED] * 2
+    late = [record for record in caplog.records
+            if record.getMessage().startswith("sms receipts answered late")]
+    assert late and late[0].copies_answered >= 2 * len(sent)
+
+
 def test_a_text_is_answered_only_once_applied(smsc_factory: StartSmsc,
                                               session_factory: Factory) -> None:
     smsc = smsc_factory(receipt_response_timeout=60.0)
