@@ -97,7 +97,9 @@ _TEXT_KEY = re.compile(r"\b(id|sub|dlvrd|submit\s*date|done\s*date|stat|err|text
 _DATE_SUFFIX = re.compile(r"\s*date$")
 _HEX_DIGITS = frozenset("0123456789abcdef")
 _DECIMAL_DIGITS = frozenset("0123456789")
-_SMSC_TIME_FORMATS = {10: "%y%m%d%H%M", 12: "%y%m%d%H%M%S"}
+# YYMMDDhhmm or YYMMDDhhmmss; YY as strptime's %y (POSIX) reads it: 69-99 are the 1900s.
+_SMSC_TIME_LENGTHS = (10, 12)
+_FIRST_YEAR_OF_1900S = 69
 BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 
@@ -199,10 +201,12 @@ def _smsc_time(value: str | None, field: str, zone: tzinfo, warnings: list[str]
                ) -> datetime | None:
     if value is None:
         return None
-    layout = _SMSC_TIME_FORMATS.get(len(value))
-    if layout is not None and value.isdigit():
+    if len(value) in _SMSC_TIME_LENGTHS and value.isascii() and value.isdigit():
+        # Read by slicing: strptime took half the time of reading a receipt.
+        year, month, day, hour, minute = (int(value[at:at + 2]) for at in range(0, 10, 2))
         try:
-            return datetime.strptime(value, layout).replace(tzinfo=zone)
+            return datetime(year + (1900 if year >= _FIRST_YEAR_OF_1900S else 2000), month, day,
+                            hour, minute, int(value[10:12] or 0), tzinfo=zone)
         except ValueError:
             pass
     warnings.append(f"{field}: {value!r} is not a date as YYMMDDhhmm or YYMMDDhhmmss")
