@@ -29,6 +29,9 @@ from tests.e2e.serve_support import (
 )
 
 POLL_SECONDS = 30.0
+# A step that polls is a curl of a few milliseconds: asking again soon costs little, and
+# every step after it waits on the answer.
+POLL_INTERVAL_SECONDS = 0.1
 # The installation the document describes: the memory channel and the feed, a test
 # target as in config/demo.toml (the document's alerts are Exercises), the district
 # channel with the token it presents to the nodes, and the WeChat callback token of
@@ -71,7 +74,7 @@ def _check(step: Step, environment: dict[str, str], cwd: Path) -> str:
             return output
         if time.monotonic() > deadline:
             raise AssertionError(f"docs/api.md line {step.line}:\n  " + "\n  ".join(problems))
-        time.sleep(0.5)
+        time.sleep(POLL_INTERVAL_SECONDS)
 
 
 def test_every_documented_request_gives_the_documented_answer(tmp_path: Path) -> None:
