@@ -17,7 +17,10 @@ the loop write ``deliver_sm_resp``. Until then the SMSC still holds it, so a
 worker that dies first loses nothing: the SMSC delivers it again, on this
 bind or another. An acknowledgement from before a reconnect is not sent, as
 its sequence named a request on a connection that is gone and the SMSC sends
-that ``deliver_sm`` again anyway.
+that ``deliver_sm`` again anyway. A ``deliver_sm`` the SMSC sent again while
+the first waits for its answer is offered as such first
+(``BindEvents.repeated``, by ``body_key``) and, when it is one, read no
+further: the first's answer answers it.
 
 What can happen to a part, reported through ``BindEvents``:
 - ``accepted(key, message_id)``: the SMSC took it (``submit_sm_resp`` OK);
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import hashlib
 import logging
 import queue
 import selectors
@@ -69,6 +73,7 @@ __all__ = [
     "BindState",
     "InboundMessage",
     "SubmitPart",
+    "body_key",
 ]
 
 log = logging.getLogger(__name__)
@@ -232,11 +237,21 @@ class BindEvents(Protocol):
 
     def resubmitted(self, key: Hashable) -> None: ...
 
+    def repeated(self, key: int, acknowledgement: Acknowledgement) -> bool:
+        """Whether the ``deliver_sm`` with body ``key`` repeats one taken before.
+
+        If so, the bind reads it no further: it is answered with the one it
+        repeats (``Bind.acknowledge``), at once if that one is stored already.
+        """
+
     def received(self, message: InboundMessage) -> None:
         """Store ``message``, then ``Bind.acknowledge`` it; the SMSC waits for that answer.
 
         Raising makes the bind answer ESME_RX_T_APPN, so the SMSC delivers it again.
         """
+
+    def refused(self, key: int) -> None:
+        """The ``deliver_sm`` with body ``key`` was answered with an error: not taken."""
 
 
 @dataclass(slots=True)
@@ -263,6 +278,15 @@ def _parse(raw: bytes) -> Any:
 
 def _c_string(octets: bytes) -> str:
     return octets.split(b"\0", 1)[0].decode("latin-1")
+
+
+def body_key(body: bytes) -> int:
+    """A PDU's body (the octets after its header) as a 64-bit hash.
+
+    An SMSC sends a ``deliver_sm`` again with the same body under a new
+    sequence. Two different bodies share a key with a chance of about one in 10^19.
+    """
+    return int.from_bytes(hashlib.blake2b(body, digest_size=8).digest(), "big")
 
 
 def _inbound(bind: str, raw: bytes, acknowledgement: Acknowledgement,
@@ -721,22 +745,32 @@ class Bind:
         self._pending.appendleft(entry.part)
 
     def _deliver(self, sequence: int, raw: bytes) -> None:
-        """Hand a deliver_sm on; it is answered once acknowledged, or now if it is refused."""
+        """Hand a deliver_sm on; it is answered once acknowledged, or now if it is refused.
+
+        One the SMSC sent again is read no further (``BindEvents.repeated``).
+        """
         acknowledgement = Acknowledgement(self.settings.name, self._connection, sequence)
+        key = body_key(raw[_HEADER.size:])
+        # Awaited before it is handed on: the acknowledgement may come back at once.
+        self._awaiting.add(sequence)
+        if self._events.repeated(key, acknowledgement):
+            return
         try:
             message = _inbound(self.settings.name, raw, acknowledgement, time.monotonic())
         except Exception:
             log.exception("smpp deliver_sm unreadable", extra=self._log_context())
-            self._respond(_DELIVER_SM_RESP, sequence, consts.SMPP_ESME_RX_P_APPN)
+            self._refuse(key, sequence, consts.SMPP_ESME_RX_P_APPN)
             return
-        # Awaited before it is handed on: the acknowledgement may come back at once.
-        self._awaiting.add(sequence)
         try:
             self._events.received(message)
         except Exception:
             log.exception("smpp deliver_sm not taken", extra=self._log_context())
-            self._awaiting.discard(sequence)
-            self._respond(_DELIVER_SM_RESP, sequence, consts.SMPP_ESME_RX_T_APPN)
+            self._refuse(key, sequence, consts.SMPP_ESME_RX_T_APPN)
+
+    def _refuse(self, key: int, sequence: int, status: int) -> None:
+        self._events.refused(key)
+        self._awaiting.discard(sequence)
+        self._respond(_DELIVER_SM_RESP, sequence, status)
 
     def _resubmit(self, entries: list[_Outstanding]) -> None:
         """Parts whose fate is unknown go out again, first, and are reported."""

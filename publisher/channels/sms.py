@@ -34,7 +34,8 @@ thread owns a database session. Mobile-originated messages are put on
 ``mobile_originated`` for the subscriber service, whose confirmations go
 out through ``send_reply``. ``arrived`` is set whenever one is enqueued. The
 SMSC gets its answer only once the one who took the message has committed
-it and passes its ``acknowledgement`` to ``acknowledge``.
+it and passes its ``acknowledgement`` to ``acknowledge``. What the SMSC
+sends again meanwhile is not enqueued twice (``sms_inbound_copies``).
 
 A route may also be a Twilio-compatible REST API (``sms_twilio``): the
 same rendered text goes there whole, the provider segments it, and its
@@ -91,6 +92,7 @@ from publisher.channels.sms_encoding import (
     encode_sms,
 )
 from publisher.channels.sms_failover import FailoverLog
+from publisher.channels.sms_inbound_copies import Copy, InboundCopies
 from publisher.channels.sms_routes import (
     Choice,
     Route,
@@ -190,11 +192,20 @@ class _Events:
             outcome.resubmissions += 1
         self._channel._answer(key, count)
 
+    def repeated(self, key: int, acknowledgement: Acknowledgement) -> bool:
+        kind = self._channel.copies.take(key, acknowledgement, time.monotonic())
+        if kind is Copy.OF_STORED:
+            self._channel.acknowledge([acknowledgement])
+        return kind is not Copy.FIRST
+
     def received(self, message: InboundMessage) -> None:
         target = (self._channel.receipts if message.is_receipt
                   else self._channel.mobile_originated)
         target.put(message)
         self._channel.arrived.set()
+
+    def refused(self, key: int) -> None:
+        self._channel.copies.refused(key)
 
 
 class SmsChannel(Channel[str]):
@@ -212,6 +223,7 @@ class SmsChannel(Channel[str]):
         self.receipts: queue.SimpleQueue[InboundMessage] = queue.SimpleQueue()
         self.mobile_originated: queue.SimpleQueue[InboundMessage] = queue.SimpleQueue()
         self.arrived = threading.Event()
+        self.copies = InboundCopies()
         self._binds: dict[str, Bind] = {}
         self.routes = Routes(read_routes(self.options), _Events(self))
         self.failovers = FailoverLog()
@@ -234,9 +246,12 @@ class SmsChannel(Channel[str]):
         return binds
 
     def acknowledge(self, acknowledgements: Iterable[Acknowledgement]) -> None:
-        """Answer the SMSC for these inbound messages, committed now, each on its own bind."""
+        """Answer the SMSC for these inbound messages, committed now, each on its own bind.
+
+        The copies the SMSC sent of them meanwhile are answered too (``copies``).
+        """
         by_bind: dict[str, list[Acknowledgement]] = {}
-        for acknowledgement in acknowledgements:
+        for acknowledgement in self.copies.answered(acknowledgements):
             by_bind.setdefault(acknowledgement.bind, []).append(acknowledgement)
         for name, answered in by_bind.items():
             bind = self._binds.get(name)
@@ -569,6 +584,7 @@ class SmsChannel(Channel[str]):
 
     def close(self) -> None:
         self.routes.close()
+        self.copies.clear()
 
 
 def _international(address: str) -> str:

@@ -9,10 +9,9 @@ worker that dies before leaves it unanswered, and the SMSC delivers it again:
 
 - receipts are recorded through ``store_receipts``, every receipt taken in
   one drain together, in one transaction; one that matches no delivery yet is offered
-  again to ``rematch_receipts`` for a while (see ``InboundPump``). A copy the
-  SMSC sent again because the answer was late is answered with the receipt
-  it repeats and not stored twice, and late answers are reported
-  (``resent_receipts``);
+  again to ``rematch_receipts`` for a while (see ``InboundPump``). Answers
+  late enough for the SMSC to send receipts again are reported, with the
+  copies that came (``late_answers``, ``sms_inbound_copies``);
 - a mobile-originated message is read (GSM, IA5, Latin-1 or UCS-2, by its
   ``data_coding``), applied by ``handle_mo`` and committed, then its
   confirmation goes back through ``SmsChannel.send_reply``. A confirmation
@@ -52,9 +51,9 @@ from publisher.channels.sms import SmsChannel
 from publisher.channels.sms_encoding import SmsEncodingError, decode_short_message
 from publisher.services.district_names import DistrictNames
 from publisher.services.errors import InvalidInput
+from publisher.services.late_answers import LateAnswers
 from publisher.services.msisdn import normalise_msisdn
 from publisher.services.receipts import rematch_receipts, store_receipts
-from publisher.services.resent_receipts import LateAnswers, ResentReceipts
 from publisher.services.sms_bind_states import REPORT_SECONDS, BindStateReporter
 from publisher.services.sms_failover_audit import record_failovers
 from publisher.services.subscriber_commands import handle_mo
@@ -112,15 +111,12 @@ def receipt_fields(message: InboundMessage) -> dict[str, Any]:
 
 
 def record_receipts(session_factory: sessionmaker[Session], channel: SmsChannel,
-                    messages: Sequence[InboundMessage],
-                    copies: Sequence[InboundMessage] = ()) -> list[str]:
-    """Record ``messages`` in one transaction, then answer the SMSC for them and ``copies``.
+                    messages: Sequence[InboundMessage]) -> list[str]:
+    """Record ``messages`` in one transaction, then answer the SMSC for them.
 
-    ``copies`` repeat receipts stored already (``resent_receipts``): answered, not stored.
     Returns the provider ids of those that matched nothing.
     """
     if not messages:
-        channel.acknowledge(message.acknowledgement for message in copies)
         return []
     with session_factory() as session:
         stored = store_receipts(session, channel,
@@ -129,7 +125,7 @@ def record_receipts(session_factory: sessionmaker[Session], channel: SmsChannel,
         unmatched = [receipt.provider_id for receipt in stored
                      if receipt.outcome is ReceiptOutcome.UNKNOWN and receipt.provider_id]
         session.commit()
-    channel.acknowledge(message.acknowledgement for message in [*messages, *copies])
+    channel.acknowledge(message.acknowledgement for message in messages)
     return unmatched
 
 
@@ -238,7 +234,6 @@ class InboundPump:
         self._receipts_per_transaction = receipts_per_transaction
         self._rematch_due = 0.0
         self._receipts: list[InboundMessage] = []
-        self._resent = ResentReceipts()
         self._late = LateAnswers(log)
         self._mobile_originated: list[InboundMessage] = []
         self._replies: list[PendingReply] = []
@@ -354,11 +349,10 @@ class InboundPump:
         recorded = 0
         for _ in range(math.ceil(waiting / per_transaction)):
             self._receipts += _taken(self.channel.receipts, per_transaction - len(self._receipts))
-            fresh, copies = self._resent.sort_out(self._receipts, time.monotonic())
-            unmatched = record_receipts(self._sessions, self.channel, fresh, copies)
-            self._resent.remember(fresh)
-            self._late.answered(self._receipts, len(copies), time.monotonic())
-            recorded += len(fresh)
+            unmatched = record_receipts(self._sessions, self.channel, self._receipts)
+            self._late.answered(self._receipts, self.channel.copies.copies_taken(),
+                                time.monotonic())
+            recorded += len(self._receipts)
             self._receipts = []
             self._give_up(self._unmatched.keep(
                 [provider_id for provider_id in unmatched

@@ -23,12 +23,14 @@ from smpplib import smpp
 from smpplib.consts import OPTIONAL_PARAMS
 
 from publisher.channels.smpp_bind import (
+    Acknowledgement,
     Bind,
     BindError,
     BindSettings,
     BindState,
     InboundMessage,
     SubmitPart,
+    body_key,
 )
 from publisher.channels.smpp_pacing import PacingPolicy
 from publisher.channels.sms_encoding import (
@@ -54,6 +56,7 @@ class Recorder:
         self.rejects: list[tuple[Hashable, int, bool]] = []
         self.resubmits: list[Hashable] = []
         self.messages: list[InboundMessage] = []
+        self.refusals: list[int] = []
 
     def accepted(self, key: Hashable, message_id: str) -> None:
         with self._lock:
@@ -67,9 +70,16 @@ class Recorder:
         with self._lock:
             self.resubmits.append(key)
 
+    def repeated(self, key: int, acknowledgement: Acknowledgement) -> bool:
+        return False  # every deliver_sm read and handed on, copies too
+
     def received(self, message: InboundMessage) -> None:
         with self._lock:
             self.messages.append(message)
+
+    def refused(self, key: int) -> None:
+        with self._lock:
+            self.refusals.append(key)
 
     def accepted_keys(self) -> list[Hashable]:
         with self._lock:
@@ -611,6 +621,7 @@ def test_answers_every_pdu_the_smsc_sends(serve: Callable[[Responder], Responder
         (0x80000000, 0x03, 904),  # generic_nack ESME_RINVCMDID
     ]
     receipt, mobile_originated = events.messages
+    assert events.refusals == [body_key(deliver(901, b"id:A0001 stat:DELIVRD", 0x04)[16:])]
     assert receipt.is_receipt and not mobile_originated.is_receipt
     assert (receipt.receipted_message_id, receipt.message_state) == ("A0001", 2)
     assert (mobile_originated.source_addr, mobile_originated.short_message) == (
