@@ -249,6 +249,16 @@ def _receipts(session_factory: Factory, provider_ids: Collection[str] | None = N
         return list(session.scalars(query))
 
 
+def _handed_over_and_receipts_queued(session_factory: Factory, message_id: int,
+                                     channel: SmsChannel) -> set[str]:
+    """Hands the message's SMS over; their parts' provider ids, once every receipt is queued."""
+    deliver_in_process(session_factory, message_id, channel)
+    sent = {part.provider_id for delivery in deliveries(session_factory, message_id)
+            for part in parts_of(session_factory, delivery.id)}
+    eventually(lambda: channel.receipts.qsize() >= len(sent), "every receipt queued")
+    return sent
+
+
 def test_receipts_are_recorded_while_the_pump_runs(
         smsc: SimulatorThread, channel: SmsChannel, pump: InboundPump,
         session_factory: Factory) -> None:
@@ -267,10 +277,7 @@ def test_a_backlog_of_receipts_is_recorded_in_bounded_transactions(
     channel = sms_channel(single_route(smsc.port, bind_timeout=0.5))
     pump = InboundPump(channel, session_factory, DISTRICTS, receipts_per_transaction=2)
     message_id = _published_to_both(session_factory)
-    deliver_in_process(session_factory, message_id, channel)
-    sent = {part.provider_id for delivery in deliveries(session_factory, message_id)
-            for part in parts_of(session_factory, delivery.id)}
-    eventually(lambda: channel.receipts.qsize() >= len(sent), "every receipt queued")
+    sent = _handed_over_and_receipts_queued(session_factory, message_id, channel)
     commits: list[int] = []
     event.listen(session_factory, "after_commit", lambda session: commits.append(1))
 
@@ -294,10 +301,7 @@ def test_a_receipt_is_answered_only_once_stored_and_one_lost_before_comes_again(
     dying = sms_channel(single_route(smsc.port, bind_timeout=0.5))
     message_id = _published_to_both(session_factory)
     try:
-        deliver_in_process(session_factory, message_id, dying)
-        sent = {part.provider_id for delivery in deliveries(session_factory, message_id)
-                for part in parts_of(session_factory, delivery.id)}
-        eventually(lambda: dying.receipts.qsize() >= len(sent), "every receipt queued")
+        sent = _handed_over_and_receipts_queued(session_factory, message_id, dying)
     finally:
         # The worker ends with its receipts taken and never stored.
         dying.close()
@@ -329,10 +333,7 @@ def test_receipts_the_smsc_sent_again_while_waiting_are_answered_and_stored_once
     caplog.set_level(logging.WARNING, logger="publisher.services.sms_inbound")
     message_id = _published_to_both(session_factory)
     try:
-        deliver_in_process(session_factory, message_id, channel)
-        sent = {part.provider_id for delivery in deliveries(session_factory, message_id)
-                for part in parts_of(session_factory, delivery.id)}
-        eventually(lambda: channel.receipts.qsize() >= len(sent), "every receipt queued")
+        sent = _handed_over_and_receipts_queued(session_factory, message_id, channel)
         time.sleep(1.5)  # five rounds of the SMSC's sending again
         assert channel.receipts.qsize() == len(sent)  # the copies were not queued
         pump.drain()
