@@ -22,6 +22,11 @@ at a lower CPU priority (``FIELD_NICENESS``): in a city those are other
 machines, and here they would otherwise take the platform's share of the
 two cores. The SMSC simulator, the carrier's limit, keeps the normal one.
 
+Where the server's autovacuum is off (this machine's CI configuration), the
+run analyses the tables as autovacuum would (``bench.auto_analyze``): a
+deployment's PostgreSQL does, and without statistics the receipts' lookups
+turn into full scans of the growing tables.
+
 The phases follow one another: the Actual Alert, then an Update, then a
 Cancel, each enqueued once every delivery of the one before is final (a
 district node's ack is final for its delivery). Reported: per phase and
@@ -63,6 +68,12 @@ import psycopg
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bench.auto_analyze import (
+    ANALYZE_SCALE_FACTOR,
+    ANALYZE_THRESHOLD,
+    NAPTIME_SECONDS,
+    auto_analyze,
+)
 from bench.device_push import _answers, _process, _register, _wait
 from bench.district_fleet import DISTRICTS_FILE, PlannedNode, plan_fleet
 from bench.district_hosts import running_hosts
@@ -516,6 +527,10 @@ def _run(arguments: argparse.Namespace) -> int:
     failures, began = 0, time.monotonic()
     with ExitStack() as stack:
         platform = stack.enter_context(sms_platform(arguments.subscribers, arguments.admin_dsn))
+        if stack.enter_context(auto_analyze(_libpq(platform.database_url))) is not None:
+            print("PostgreSQL's autovacuum is off on this server: the run analyses the tables as"
+                  f" it would (every {NAPTIME_SECONDS:g} s, those with more than"
+                  f" {ANALYZE_THRESHOLD} rows + {ANALYZE_SCALE_FACTOR:.0%} changed)", flush=True)
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory(
             prefix="bench-full-run-")))
         fleet = _fleet(stack, arguments, platform.database_url, platform.broker_url, directory)
