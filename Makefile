@@ -13,11 +13,9 @@ demo: $(INSTALLED)
 
 # Four test processes on two cores: most tests wait on subprocesses, brokers and
 # simulators (the CPUs sat at a load of 1 with two), and the fault cases,
-# run first, hold one process for minutes. Left to itself xdist hands each
-# process a sixteenth of the run at once, and the first one took every fault
-# case, one after the other; --maxschedchunk 1 starts them on all four.
+# run first, hold one process for minutes.
 test: lint
-	$(BIN)/pytest -q -n 4 --maxschedchunk 1 --durations=25
+	$(BIN)/pytest -q -n 4 --durations=25
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check publisher district_nodes tests bench

@@ -3,12 +3,9 @@
 Every case asserts that nothing is lost and nothing is duplicated, and
 docs/reliability.md holds one line per case. They take tens of seconds each
 (worker processes, simulators, services stopped and started), so they are
-moved to the front of the run: under ``pytest -n 4`` the scheduler hands
+moved to the front of the run: under ``pytest -n auto`` the scheduler hands
 out tests in collection order, and the slow ones then overlap the thousands
-of quick ones instead of trailing after them. It hands them out in chunks,
-by default a sixteenth of the run to each process at the start, which gave
-every case to the first process; ``make test`` passes ``--maxschedchunk 1``
-so that the cases start side by side on every process.
+of quick ones instead of trailing after them.
 
 Each case gets a PostgreSQL database and a RabbitMQ virtual host of its own,
 made here and removed after: its workers use the fixed queue names of a
