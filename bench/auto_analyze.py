@@ -51,7 +51,6 @@ class AutoAnalyze:
         self._naptime = naptime
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="auto-analyze", daemon=True)
-        self.analysed: list[str] = []
 
     def start(self) -> None:
         self._thread.start()
@@ -66,9 +65,7 @@ class AutoAnalyze:
             due = connection.execute(_DUE, (ANALYZE_THRESHOLD, ANALYZE_SCALE_FACTOR)).fetchall()
             for schema, table in due:
                 connection.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(schema, table)))
-        names = [table for _, table in due]
-        self.analysed += names
-        return names
+        return [table for _, table in due]
 
     def _run(self) -> None:
         while not self._stopping.wait(self._naptime):
