@@ -47,7 +47,7 @@ from tests.faults.installation import FaultInstallation, status_counts
 from tests.faults.sms_case import SMS_QUEUES, sms_alert
 from tests.faults.targets import add_followers, register_devices
 from tests.integration.district_center_support import CENTER_TOKEN, FakeNode
-from tests.integration.fanout_support import CHAOYANG, _identity, geocoded, publish
+from tests.integration.fanout_support import CHAOYANG, geocoded, publish, signing_identity
 from tests.integration.sms_support import StartSmsc, smsc_factory
 
 __all__ = ["installation", "smsc_factory"]
@@ -225,7 +225,7 @@ class SlowNode(FakeNode):
 @pytest.fixture
 def district_nodes() -> Iterator[dict[str, FakeNode]]:
     """A node for every district of the city, trusting the certificate that signs the alerts."""
-    certificate = load_pem_certificates(_identity()[1])[0]
+    certificate = load_pem_certificates(signing_identity()[1])[0]
     codes = [code for code in load_districts(load_paths().districts_file).codes()
              if code != CITY]
     nodes = {code: SlowNode(code, certificate).start() for code in codes}

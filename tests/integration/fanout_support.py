@@ -46,7 +46,8 @@ _sequence = itertools.count(1)
 
 
 @cache
-def _identity() -> tuple[bytes, bytes]:
+def signing_identity() -> tuple[bytes, bytes]:
+    """The key and certificate (PEM) the published messages are signed with."""
     key, cert = generate_demo_identity(Path(tempfile.mkdtemp(prefix="fanout-identity-")))
     return key.read_bytes(), cert.read_bytes()
 
@@ -84,7 +85,7 @@ def publish(session: Session, *, status: Status = Status.EXERCISE,
     if instruction is not None:
         cap_alert = replace(cap_alert, infos=tuple(replace(info, instruction=instruction)
                                                    for info in cap_alert.infos))
-    xml = sign_alert_xml(write_alert(cap_alert), *_identity())
+    xml = sign_alert_xml(write_alert(cap_alert), *signing_identity())
     author = _author(session)
     alert = Alert(state=AlertState.PUBLISHED, draft={}, status=status.value,
                   event="暴雨", author_id=author.id)

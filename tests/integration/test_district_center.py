@@ -33,7 +33,7 @@ from publisher.services.district_stream import node_deliveries, record_node_rece
 from publisher.services.errors import Forbidden, NotFound
 from publisher.store.models import Delivery, Message, utcnow
 from tests.integration.district_center_support import CENTER_TOKEN, FakeNode
-from tests.integration.fanout_support import CHAOYANG, HAIDIAN, _identity, geocoded, publish
+from tests.integration.fanout_support import CHAOYANG, HAIDIAN, geocoded, publish, signing_identity
 
 CHANNEL_OPTIONS = {"center_token": CENTER_TOKEN, "timeout": 5}
 
@@ -51,7 +51,7 @@ def node_pem(tmp_path: Path) -> str:
 
 @pytest.fixture
 def fake_nodes() -> Iterator[dict[str, FakeNode]]:
-    certificate = load_pem_certificates(_identity()[1])[0]
+    certificate = load_pem_certificates(signing_identity()[1])[0]
     nodes = {code: FakeNode(code, certificate).start() for code in (CHAOYANG, HAIDIAN)}
     yield nodes
     for node in nodes.values():

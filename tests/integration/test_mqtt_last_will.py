@@ -32,7 +32,7 @@ from publisher.services.terminal_statuses import SignedStatus, record_terminal_s
 from publisher.sim.terminal import SimulatedTerminal, TerminalSimConfig, TerminalSimulator
 from publisher.store.models import DeviceKind
 from tests.channels.mqtt_support import broker, eventually
-from tests.integration.fanout_support import _identity as signing_identity
+from tests.integration.fanout_support import signing_identity
 from tests.integration.heartbeat_support import (
     LISTENER,
     health_of,

@@ -29,8 +29,12 @@ from publisher.sim.terminal import TerminalSimConfig, TerminalSimulator, place_t
 from publisher.store.models import Delivery, Device, DeviceKind, Receipt, Target
 from tests.channels.device_support import CONFIG_DISTRICTS, districts
 from tests.channels.mqtt_support import broker, eventually, retained_cleared
-from tests.integration.fanout_support import _identity as signing_identity
-from tests.integration.fanout_support import _postgres_factory, deliver_in_process, publish
+from tests.integration.fanout_support import (
+    _postgres_factory,
+    deliver_in_process,
+    publish,
+    signing_identity,
+)
 from tests.integration.terminal_support import channel, listener
 from tests.services import postgres_url
 
