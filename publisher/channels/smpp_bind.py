@@ -154,6 +154,11 @@ class BindSettings:
     unbind_timeout: float = 1.0
     max_nacks_per_part: int = 3
 
+    @property
+    def smsc(self) -> str:
+        """Which SMSC, and which account on it, the bind talks to."""
+        return f"{self.system_id}@{self.host}:{self.port}"
+
     def __post_init__(self) -> None:
         if not self.system_id or len(self.system_id) > _MAX_SYSTEM_ID:
             raise BindError("system_id", f"must be 1..{_MAX_SYSTEM_ID} characters")
@@ -280,13 +285,19 @@ def _c_string(octets: bytes) -> str:
     return octets.split(b"\0", 1)[0].decode("latin-1")
 
 
-def body_key(body: bytes) -> int:
-    """A PDU's body (the octets after its header) as a 64-bit hash.
+def body_key(smsc: str, body: bytes) -> int:
+    """A PDU's body (the octets after its header) from ``smsc``, as a 64-bit hash.
 
     An SMSC sends a ``deliver_sm`` again with the same body under a new
-    sequence. Two different bodies share a key with a chance of about one in 10^19.
+    sequence. Two SMSCs can send the same body for different messages (each
+    numbers its message ids its own way, and a receipt's dates are to the
+    minute), so the SMSC is part of the key. Two different keys collide with
+    a chance of about one in 10^19.
     """
-    return int.from_bytes(hashlib.blake2b(body, digest_size=8).digest(), "big")
+    digest = hashlib.blake2b(smsc.encode(), digest_size=8)
+    digest.update(b"\0")
+    digest.update(body)
+    return int.from_bytes(digest.digest(), "big")
 
 
 def _inbound(bind: str, raw: bytes, acknowledgement: Acknowledgement,
@@ -750,7 +761,7 @@ class Bind:
         One the SMSC sent again is read no further (``BindEvents.repeated``).
         """
         acknowledgement = Acknowledgement(self.settings.name, self._connection, sequence)
-        key = body_key(raw[_HEADER.size:])
+        key = body_key(self.settings.smsc, raw[_HEADER.size:])
         # Awaited before it is handed on: the acknowledgement may come back at once.
         self._awaiting.add(sequence)
         if self._events.repeated(key, acknowledgement):

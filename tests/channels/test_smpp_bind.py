@@ -621,7 +621,8 @@ def test_answers_every_pdu_the_smsc_sends(serve: Callable[[Responder], Responder
         (0x80000000, 0x03, 904),  # generic_nack ESME_RINVCMDID
     ]
     receipt, mobile_originated = events.messages
-    assert events.refusals == [body_key(deliver(901, b"id:A0001 stat:DELIVRD", 0x04)[16:])]
+    assert events.refusals == [
+        body_key(bind.settings.smsc, deliver(901, b"id:A0001 stat:DELIVRD", 0x04)[16:])]
     assert receipt.is_receipt and not mobile_originated.is_receipt
     assert (receipt.receipted_message_id, receipt.message_state) == ("A0001", 2)
     assert (mobile_originated.source_addr, mobile_originated.short_message) == (

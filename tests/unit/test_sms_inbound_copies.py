@@ -10,16 +10,21 @@ from publisher.channels.smpp_bind import Acknowledgement, InboundMessage, body_k
 from publisher.channels.sms_inbound_copies import Copy, InboundCopies
 from publisher.services.late_answers import LateAnswers
 
-RECEIPT, OTHER = body_key(b"receipt of part 1"), body_key(b"receipt of part 2")
+SMSC = "publisher@smsc.example:2775"
+RECEIPT, OTHER = body_key(SMSC, b"receipt of part 1"), body_key(SMSC, b"receipt of part 2")
 
 
 def _ack(sequence: int, bind: str = "smsc-1", connection: int = 1) -> Acknowledgement:
     return Acknowledgement(bind, connection, sequence)
 
 
-def test_a_body_key_differs_with_any_octet() -> None:
-    assert body_key(b"id:1 stat:DELIVRD") != body_key(b"id:1 stat:UNDELIV")
-    assert body_key(b"id:1 stat:DELIVRD") != body_key(b"id:1 stat:DELIVRD\0")
+def test_a_body_key_differs_with_any_octet_and_with_the_smsc() -> None:
+    assert body_key(SMSC, b"id:1 stat:DELIVRD") != body_key(SMSC, b"id:1 stat:UNDELIV")
+    assert body_key(SMSC, b"id:1 stat:DELIVRD") != body_key(SMSC, b"id:1 stat:DELIVRD\0")
+    # Two carriers' receipts of their own message 1, the same minute, to one phone.
+    assert body_key(SMSC, b"id:1 stat:DELIVRD") != body_key(
+        "publisher@other-carrier.example:2775", b"id:1 stat:DELIVRD")
+    assert body_key(SMSC, b"id:1") != body_key(SMSC + "\0id:1", b"")
 
 
 def test_copies_of_a_waiting_one_are_answered_with_it_on_whichever_bind() -> None:
