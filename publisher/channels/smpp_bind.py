@@ -17,10 +17,11 @@ the loop write ``deliver_sm_resp``. Until then the SMSC still holds it, so a
 worker that dies first loses nothing: the SMSC delivers it again, on this
 bind or another. An acknowledgement from before a reconnect is not sent, as
 its sequence named a request on a connection that is gone and the SMSC sends
-that ``deliver_sm`` again anyway. A ``deliver_sm`` the SMSC sent again while
-the first waits for its answer is offered as such first
-(``BindEvents.repeated``, by ``body_key``) and, when it is one, read no
-further: the first's answer answers it.
+that ``deliver_sm`` again anyway. A delivery receipt is offered first as
+what the SMSC may have sent again (``BindEvents.repeated``, by
+``body_key``) and, when it is that, read no further: the first's answer
+answers it. A text from a phone is not: the same words from the same phone
+may well be sent twice, and each is read.
 
 What can happen to a part, reported through ``BindEvents``:
 - ``accepted(key, message_id)``: the SMSC took it (``submit_sm_resp`` OK);
@@ -55,10 +56,12 @@ from smpplib.client import SimpleSequenceGenerator
 from publisher.channels.smpp_pacing import Pacer, PacingPolicy, default_burst
 from publisher.channels.smpp_pdu import (
     CommandId,
+    MalformedPdu,
     ShortMessage,
     Tag,
     encode_pdu,
     encode_short_message,
+    esm_class_of,
     parse_short_message,
 )
 
@@ -230,7 +233,7 @@ class InboundMessage:
 
     @property
     def is_receipt(self) -> bool:
-        return self.esm_class & _ESM_CLASS_TYPE_MASK == ESM_CLASS_DELIVERY_RECEIPT
+        return _is_receipt_class(self.esm_class)
 
 
 class BindEvents(Protocol):
@@ -298,6 +301,18 @@ def body_key(smsc: str, body: bytes) -> int:
     digest.update(b"\0")
     digest.update(body)
     return int.from_bytes(digest.digest(), "big")
+
+
+def _is_receipt_class(esm_class: int) -> bool:
+    return esm_class & _ESM_CLASS_TYPE_MASK == ESM_CLASS_DELIVERY_RECEIPT
+
+
+def _is_receipt(body: bytes) -> bool:
+    """Whether a deliver_sm body is a delivery receipt; one too short to tell is not."""
+    try:
+        return _is_receipt_class(esm_class_of(body))
+    except MalformedPdu:
+        return False
 
 
 def _inbound(bind: str, raw: bytes, acknowledgement: Acknowledgement,
@@ -761,10 +776,11 @@ class Bind:
         One the SMSC sent again is read no further (``BindEvents.repeated``).
         """
         acknowledgement = Acknowledgement(self.settings.name, self._connection, sequence)
-        key = body_key(self.settings.smsc, raw[_HEADER.size:])
+        body = raw[_HEADER.size:]
+        key = body_key(self.settings.smsc, body)
         # Awaited before it is handed on: the acknowledgement may come back at once.
         self._awaiting.add(sequence)
-        if self._events.repeated(key, acknowledgement):
+        if _is_receipt(body) and self._events.repeated(key, acknowledgement):
             return
         try:
             message = _inbound(self.settings.name, raw, acknowledgement, time.monotonic())

@@ -33,6 +33,7 @@ __all__ = [
     "encode_bind_response",
     "encode_pdu",
     "encode_short_message",
+    "esm_class_of",
     "parse_bind",
     "parse_short_message",
     "read_pdu",
@@ -198,14 +199,29 @@ class ShortMessage:
         return self.short_message
 
 
-def parse_short_message(body: bytes) -> ShortMessage:
-    fields = _BodyReader(body)
+def _head(fields: _BodyReader) -> tuple[str, int, int, str, int, int, str, int]:
+    """service_type, the source and destination (ton, npi, address each), esm_class."""
     service_type = fields.c_string("service_type", 6)
     source_ton, source_npi = fields.integer("source_addr_ton"), fields.integer("source_addr_npi")
     source_addr = fields.c_string("source_addr", 21)
     dest_ton, dest_npi = fields.integer("dest_addr_ton"), fields.integer("dest_addr_npi")
     destination_addr = fields.c_string("destination_addr", 21)
-    esm_class = fields.integer("esm_class")
+    return (service_type, source_ton, source_npi, source_addr, dest_ton, dest_npi,
+            destination_addr, fields.integer("esm_class"))
+
+
+def esm_class_of(body: bytes) -> int:
+    """The ``esm_class`` of a ``submit_sm`` or ``deliver_sm`` body, the rest unread.
+
+    Raises MalformedPdu naming the field the body ends in.
+    """
+    return _head(_BodyReader(body))[-1]
+
+
+def parse_short_message(body: bytes) -> ShortMessage:
+    fields = _BodyReader(body)
+    (service_type, source_ton, source_npi, source_addr, dest_ton, dest_npi, destination_addr,
+     esm_class) = _head(fields)
     fields.integer("protocol_id")
     fields.integer("priority_flag")
     fields.c_string("schedule_delivery_time", 17)

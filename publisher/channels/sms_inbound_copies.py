@@ -10,11 +10,12 @@ the worker behind, the SMSC sends more of them, and the worker never catches
 up: measured at 1,000,000 subscribers, ten copies came for each receipt and
 the worker took 300 receipts/s of the 1,000/s the SMSC delivered.
 
-A copy carries the same octets after the PDU header as the first (only the
-sequence differs) and comes from the same SMSC, so ``InboundCopies``, shared
-by the channel's binds, takes each body with its SMSC before it is parsed
-(``smpp_bind.body_key``; two SMSCs may well send the same octets for
-different messages):
+A copy of a receipt carries the same octets after the PDU header as the
+first (only the sequence differs) and comes from the same SMSC, so
+``InboundCopies``, shared by the channel's binds, takes each receipt's body
+with its SMSC before it is parsed (``smpp_bind.body_key``: two SMSCs may
+well send the same octets for different messages). Texts from phones are
+not taken (see ``smpp_bind``). Of the receipts:
 
 - the first of a body is read and queued as before, and waits;
 - a copy of one that waits is neither read nor queued: its acknowledgement
