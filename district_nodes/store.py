@@ -193,9 +193,15 @@ def create_schema(engine: Engine) -> None:
 
 def find_message(session: Session, sender: str, identifier: str,
                  sent: str) -> StoredMessage | None:
-    return session.scalars(select(StoredMessage).where(
-        StoredMessage.sender == sender, StoredMessage.identifier == identifier,
-        StoredMessage.sent == sent)).one_or_none()
+    """The message held under this key, ``sent`` compared as an instant.
+
+    The center's heartbeat writes ``sent`` in UTC, while the CAP text keeps
+    the offset it was written with (+08:00 in Beijing).
+    """
+    moment = datetime.fromisoformat(sent)
+    return next((held for held in session.scalars(select(StoredMessage).where(
+        StoredMessage.sender == sender, StoredMessage.identifier == identifier))
+        if datetime.fromisoformat(held.sent) == moment), None)
 
 
 def end_referenced(session: Session, identifiers: Sequence[str], cancelled: bool) -> None:

@@ -129,7 +129,11 @@ def _node_delivery(session: Session, node: DistrictNode, body: Mapping[str, Any]
         select(Delivery).join(Message, Message.id == Delivery.message_id)
         .where(Message.sender == sender, Message.identifier == identifier,
                Message.sent == _sent(body), Delivery.channel == DISTRICT_CHANNEL,
-               Delivery.target_id == node.target_id)).one_or_none()
+               Delivery.target_id == node.target_id)
+        # Locked, so that a receipt that overtakes its push's answer waits for that
+        # answer's transaction, or that transaction (whose rematch finds the receipt)
+        # waits for this one: found unlocked, both could miss the other.
+        .with_for_update(of=Delivery)).one_or_none()
     if delivery is None:
         raise NotFound(f"no message {sender},{identifier},{body.get('sent')} was sent to"
                        f" node {node.code}", field="identifier")

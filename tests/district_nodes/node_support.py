@@ -21,7 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -61,12 +61,17 @@ def eventually(check: Callable[[], T | None], what: str, deadline: float = 30.0)
         time.sleep(0.1)
 
 
+# The center writes CAP in Beijing time, and its heartbeat in UTC.
+BEIJING = timezone(timedelta(hours=8))
+
+
 def rainstorm(sequence: int) -> Alert:
-    return rainstorm_red_warning(datetime.now(UTC).replace(microsecond=0), sequence=sequence)
+    return rainstorm_red_warning(datetime.now(BEIJING).replace(microsecond=0),
+                                 sequence=sequence)
 
 
 def cancel_of(alert: Alert, sequence: int) -> Alert:
-    sent = datetime.now(UTC).replace(microsecond=0)
+    sent = datetime.now(BEIJING).replace(microsecond=0)
     return dataclasses.replace(
         alert, identifier=f"{alert.identifier}-C{sequence}", sent=sent,
         msg_type=MsgType.CANCEL,
@@ -104,7 +109,8 @@ class FakeCenter:
             alert = read_alert(xml).alert
             assert alert is not None
             entries.append({"cursor": cursor, "sender": alert.sender,
-                            "identifier": alert.identifier, "sent": format_datetime(alert.sent)})
+                            "identifier": alert.identifier,
+                            "sent": alert.sent.astimezone(UTC).isoformat()})
         return entries
 
     def app(self) -> web.Application:

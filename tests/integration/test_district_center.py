@@ -3,7 +3,10 @@ the catch-up stream, aggregated receipts and heartbeats, against fake nodes on r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,7 +18,13 @@ from publisher.cap import generate_demo_identity
 from publisher.cap.certificates import load_pem_certificates
 from publisher.cap.districts import load_districts
 from publisher.cap.model import Status
-from publisher.channels.base import DeliveryStatus, TransientChannelError
+from publisher.channels.base import (
+    DeliveryStatus,
+    OutgoingMessage,
+    SendResult,
+    TargetRef,
+    TransientChannelError,
+)
 from publisher.channels.district import DistrictChannel, node_provider_id
 from publisher.config import load_paths
 from publisher.local_ports import free_port
@@ -36,6 +45,7 @@ from tests.integration.district_center_support import CENTER_TOKEN, FakeNode
 from tests.integration.fanout_support import CHAOYANG, HAIDIAN, geocoded, publish, signing_identity
 
 CHANNEL_OPTIONS = {"center_token": CENTER_TOKEN, "timeout": 5}
+DEADLINE = 30.0
 
 
 @pytest.fixture
@@ -116,6 +126,49 @@ def test_an_alert_reaches_the_node_of_its_district_only_and_its_receipt_delivers
                 "sender": message.sender, "identifier": message.identifier,
                 "sent": message.sent.isoformat(), "counts": {}})
         assert refused.value.field == "identifier"
+
+
+class _AnswerHeldBack(DistrictChannel):
+    """Pushes, then holds the node's answer back until told: the node's receipt overtakes it."""
+
+    def __init__(self) -> None:
+        super().__init__(CHANNEL_OPTIONS)
+        self.pushed, self.answer = threading.Event(), threading.Event()
+
+    def send(self, message: OutgoingMessage, targets: Sequence[TargetRef]) -> list[SendResult]:
+        results = super().send(message, targets)
+        self.pushed.set()
+        self.answer.wait(DEADLINE)
+        return results
+
+
+def test_a_receipt_that_overtakes_its_push_answer_still_delivers_it(
+        session_factory: sessionmaker[Session], districts: DistrictNames, node_pem: str,
+        fake_nodes: dict[str, FakeNode]) -> None:
+    credentials = _register(session_factory, districts, node_pem,
+                            {code: node.url for code, node in fake_nodes.items()})
+    with session_factory() as session:
+        message = publish(session, status=Status.ACTUAL, areas=geocoded(CHAOYANG))
+    channel = _AnswerHeldBack()
+    [batch] = _deliver(session_factory, message.id, channel)
+    with ThreadPoolExecutor(1) as worker:
+        handed_over = worker.submit(send_batch, session_factory, channel, batch)
+        assert channel.pushed.wait(DEADLINE)
+        with session_factory() as session:
+            # The receipt is recorded, not committed, when the answer is: the
+            # answer's transaction must not miss it.
+            record_node_receipt(session, authenticate_node(session, CHAOYANG,
+                                                           credentials[CHAOYANG]),
+                                channel, {"sender": message.sender,
+                                          "identifier": message.identifier,
+                                          "sent": message.sent.isoformat(), "counts": {}})
+            channel.answer.set()
+            time.sleep(0.5)
+            session.commit()
+        handed_over.result(DEADLINE)
+    with session_factory() as session:
+        delivery = session.get(Delivery, batch[0])
+        assert delivery is not None and delivery.status is DeliveryStatus.DELIVERED
 
 
 def test_an_unreachable_node_is_left_queued_for_a_retry(
