@@ -82,6 +82,24 @@ class Demo:
         assert len(self.lines) > index + 1, f"nothing printed after {prefix!r}"
         return self.lines[index + 1].strip()
 
+    def block(self, prefix: str, until: str) -> list[str]:
+        """The lines after the last one starting with ``prefix`` and before the next one
+        starting with ``until``, stripped, once that one is printed: the demo prints a
+        block line by line."""
+        self.line(prefix)
+        deadline = time.monotonic() + DEMO_SECONDS
+        while True:
+            index = max(number for number, line in enumerate(self.lines)
+                        if line.strip().startswith(prefix))
+            after = [line.strip() for line in self.lines[index + 1:]]
+            ends = [number for number, line in enumerate(after) if line.startswith(until)]
+            if ends:
+                return after[:ends[0]]
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise AssertionError(f"no line {until!r} after {prefix!r}; the demo printed:\n"
+                                     + "\n".join(self.lines))
+            time.sleep(0.2)
+
     def exported(self) -> dict[str, str]:
         return dict(line.strip().removeprefix("export ").split("=", 1)
                     for line in self.lines if line.strip().startswith("export "))

@@ -50,9 +50,8 @@ def test_the_printed_command_switches_every_board_and_speaker(demo: Demo) -> Non
     first_acks = dict(re.findall(r"(\w+) ([\d,]+)(?:,|$)", line.split("publishing: ")[1]))
     assert {"led", "speaker"} <= set(first_acks), line
     alert_id = int(re.search(r"alert (\d+)", line).group(1))  # type: ignore[union-attr]
-    index = max(number for number, each in enumerate(demo.lines) if each.startswith(
-        "Earthquake early-warning reconciliation"))
-    districts = [each.strip() for each in demo.lines[index + 1:index + 1 + len(DEMO_FLEET)]]
+    block = demo.block("Earthquake early-warning reconciliation", "its dashboard:")
+    districts = block[:len(DEMO_FLEET)]
     countdowns = {district.split(":")[0]: re.findall(r"countdown (\d+) s", district)
                   for district in districts}
     # Every board shows it alone with its district's countdown; every speaker played it.
@@ -61,7 +60,7 @@ def test_the_printed_command_switches_every_board_and_speaker(demo: Demo) -> Non
         centroid = DISTRICTS[name].geometry.centroid
         assert set(found) == {str(s_wave_seconds(QUAKE, centroid.y, centroid.x))}, districts
     assert sum(district.count("played it") for district in districts) == SPEAKERS, districts
-    assert demo.following(districts[-1]) == f"terminals: {TERMINALS} of {TERMINALS} acked"
+    assert block[len(DEMO_FLEET):] == [f"terminals: {TERMINALS} of {TERMINALS} acked"], block
 
     exported = demo.exported()
     board = api(exported["URL"], exported["APPROVER_TOKEN"], "GET",

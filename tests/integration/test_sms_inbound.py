@@ -190,8 +190,10 @@ def test_a_confirmation_that_cannot_go_out_is_retried_and_then_arrives(
     assert len(confirmations) == 2
     assert all("Chaoyang" in _words(message) for message in confirmations)
     assert sms_targets(session_factory) == [(FIRST, CHAOYANG, "en-US", False, True)]
-    assert [record.attempts for record in caplog.records
-            if record.getMessage() == "sms confirmation sent"] in ([2, 1], [1, 2])
+    # The first waited for the SMSC, tried again every 0.1 s until its bind was back.
+    sent = [record.attempts for record in caplog.records
+            if record.getMessage() == "sms confirmation sent"]
+    assert len(sent) == 2 and max(sent) >= 2, sent
 
 
 def test_a_confirmation_is_given_up_after_its_attempts_and_says_so(
