@@ -43,6 +43,7 @@ from publisher.channels.registry import channel_class, create_channel
 from publisher.channels.sms import SmsChannel
 from publisher.config import Settings, load_settings
 from publisher.observability.task_log_context import bind_task_log_context
+from publisher.observability.task_received_context import carry_alert
 from publisher.services.app_events import AppHandOver
 from publisher.services.apps import APP_CHANNEL
 from publisher.services.delivery import resume_unfinished
@@ -358,6 +359,7 @@ def make_celery(settings: Settings) -> PublisherCelery:
     )
     app.conf.include = ["publisher.tasks"]
     bind_task_log_context()
+    carry_alert()
     signals.worker_process_init.connect(app.forget_parent_connections, weak=False)
     signals.worker_init.connect(app.plan_inbound, weak=False)
     # A prefork pool child, or the one process of a solo worker.

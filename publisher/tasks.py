@@ -18,6 +18,7 @@ from celery import Task, shared_task
 from publisher.celery_app import PublisherCelery
 from publisher.channels.base import TransientChannelError
 from publisher.channels.district import DistrictChannel
+from publisher.observability.task_received_context import STRATEGY
 from publisher.services import delivery
 from publisher.services.district_heartbeat import heartbeat_nodes
 from publisher.services.district_nodes import DISTRICT_CHANNEL
@@ -53,7 +54,7 @@ def _redelivered(task: Task[Any, Any]) -> bool:
     return bool((task.request.delivery_info or {}).get("redelivered"))
 
 
-@shared_task(bind=True, name="publisher.fanout")
+@shared_task(bind=True, name="publisher.fanout", Strategy=STRATEGY)
 def fanout(self: Task[Any, Any], message_id: int) -> int:
     app = _app(self)
     return delivery.fan_out(app.session_factory, message_id, app.settings.batch_size,
@@ -62,7 +63,7 @@ def fanout(self: Task[Any, Any], message_id: int) -> int:
                             redelivered=_redelivered(self))
 
 
-@shared_task(bind=True, name="publisher.send_batch", base=BatchTask,
+@shared_task(bind=True, name="publisher.send_batch", base=BatchTask, Strategy=STRATEGY,
              autoretry_for=(TransientChannelError,), max_retries=MAX_BATCH_RETRIES,
              retry_backoff=True, retry_backoff_max=RETRY_BACKOFF_MAX_SECONDS, retry_jitter=True)
 def send_batch(self: Task[Any, Any], channel: str, delivery_ids: list[int],

@@ -5,7 +5,7 @@ and released when it says it has ended (``task_postrun``). Celery logs the
 task's outcome ("succeeded in 0.4 s", a retry, a failure) between the two,
 so those lines carry the task's alert as the task's own lines do. The line
 a worker logs when it takes a task from the broker comes before the task
-is read, and names the task id only.
+is read: the alert comes with the message (``task_received_context``).
 """
 
 from __future__ import annotations

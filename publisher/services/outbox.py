@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from structlog.contextvars import bound_contextvars
 
 from publisher.store.models import Message, OutboxEntry, utcnow
 
@@ -40,7 +41,9 @@ def relay_outbox(session: Session, enqueue: Callable[[int], None], *,
     for entry, identifier in session.execute(query).all():
         entry.attempts += 1
         try:
-            enqueue(entry.message_id)
+            # Bound, so that the fan-out task carries the alert (``task_received_context``).
+            with bound_contextvars(alert_identifier=identifier):
+                enqueue(entry.message_id)
         except Exception as error:
             # Whatever the broker raised, the row stays for the next run.
             entry.last_error = f"{type(error).__name__}: {error}"

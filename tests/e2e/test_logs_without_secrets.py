@@ -113,5 +113,10 @@ def test_a_whole_run_logs_json_that_names_alerts_and_holds_no_secret(demo: Demo)
     batches = [record for record in records if record["event"] == "batch handed over"]
     assert batches and all(record["alert_identifier"] and record["delivery_ids"]
                            for record in batches)
+    # A worker taking a fan-out or a batch off the broker names its alert too.
+    taken = [record for record in records if record["event"].startswith(
+        ("Task publisher.fanout[", "Task publisher.send_batch[")) and
+        record["event"].endswith("] received")]
+    assert taken and [record for record in taken if not record.get("alert_identifier")] == []
     assert any(record.get("alert_id") == str(alert["id"]) and record.get("method") == "POST"
                for record in records)
