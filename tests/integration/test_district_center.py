@@ -86,13 +86,19 @@ def _deliver(factory: sessionmaker[Session], message_id: int, channel: DistrictC
     return batches
 
 
+def _chaoyang_alert(factory: sessionmaker[Session], districts: DistrictNames, pem: str,
+                    nodes: dict[str, FakeNode]) -> tuple[dict[str, str], Message]:
+    """The fake nodes registered (their credentials), and an Actual alert for Chaoyang."""
+    credentials = _register(factory, districts, pem,
+                            {code: node.url for code, node in nodes.items()})
+    with factory() as session:
+        return credentials, publish(session, status=Status.ACTUAL, areas=geocoded(CHAOYANG))
+
+
 def test_an_alert_reaches_the_node_of_its_district_only_and_its_receipt_delivers_it(
         session_factory: sessionmaker[Session], districts: DistrictNames, node_pem: str,
         fake_nodes: dict[str, FakeNode]) -> None:
-    credentials = _register(session_factory, districts, node_pem,
-                            {code: node.url for code, node in fake_nodes.items()})
-    with session_factory() as session:
-        message = publish(session, status=Status.ACTUAL, areas=geocoded(CHAOYANG))
+    credentials, message = _chaoyang_alert(session_factory, districts, node_pem, fake_nodes)
     channel = DistrictChannel(CHANNEL_OPTIONS)
     for batch in _deliver(session_factory, message.id, channel):
         send_batch(session_factory, channel, batch)
@@ -145,10 +151,7 @@ class _AnswerHeldBack(DistrictChannel):
 def test_a_receipt_that_overtakes_its_push_answer_still_delivers_it(
         session_factory: sessionmaker[Session], districts: DistrictNames, node_pem: str,
         fake_nodes: dict[str, FakeNode]) -> None:
-    credentials = _register(session_factory, districts, node_pem,
-                            {code: node.url for code, node in fake_nodes.items()})
-    with session_factory() as session:
-        message = publish(session, status=Status.ACTUAL, areas=geocoded(CHAOYANG))
+    credentials, message = _chaoyang_alert(session_factory, districts, node_pem, fake_nodes)
     channel = _AnswerHeldBack()
     [batch] = _deliver(session_factory, message.id, channel)
     with ThreadPoolExecutor(1) as worker:
