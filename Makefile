@@ -13,9 +13,12 @@ demo: $(INSTALLED)
 
 # Four test processes on two cores: most tests wait on subprocesses, brokers and
 # simulators (the CPUs sat at a load of 1 with two), and the fault cases,
-# run first, hold one process for minutes.
+# run first, hold one process for minutes. Work stealing: with the default
+# scheduling, the process that held the five-minute case still had its share
+# of the first quarter of the tests to run when the others had finished all
+# the rest, and they waited for it.
 test: lint
-	$(BIN)/pytest -q -n 4 --durations=25
+	$(BIN)/pytest -q -n 4 --dist worksteal --durations=25
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check publisher district_nodes tests bench
