@@ -49,6 +49,8 @@ POSTGRES_HOST = os.environ.get("PUBLISHER_TEST_POSTGRES_HOST", "127.0.0.1")
 POSTGRES_PORT = int(os.environ.get("PUBLISHER_TEST_POSTGRES_PORT", "5432"))
 RABBITMQ_HOST = os.environ.get("PUBLISHER_TEST_RABBITMQ_HOST", "127.0.0.1")
 RABBITMQ_PORT = int(os.environ.get("PUBLISHER_TEST_RABBITMQ_PORT", "5672"))
+# Longer than any test holds a lock on the tables; past it, a test setting up fails and says why.
+TRUNCATE_LOCK_SECONDS = 60
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -153,10 +155,18 @@ def _migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _emptied(url: str) -> str:
+def emptied(url: str) -> str:
     tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
     engine = make_engine(url)
     with engine.begin() as connection:
+        # A session an earlier test never closed is rolled back only once the garbage
+        # collector frees it, which may never come while this process waits on the
+        # TRUNCATE below for that session's locks: a test process hung so.
+        connection.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND state LIKE 'idle in transaction%'"))
+        connection.execute(text(f"SET LOCAL lock_timeout = '{TRUNCATE_LOCK_SECONDS}s'"))
         # TRUNCATE fires no row triggers, so the immutable messages go too.
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
@@ -167,7 +177,7 @@ def _emptied(url: str) -> str:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """URL of an empty, migrated database: a SQLite file, or the session's PostgreSQL emptied."""
     if request.param == "postgresql":
-        return _emptied(request.getfixturevalue("migrated_postgres_url"))
+        return emptied(request.getfixturevalue("migrated_postgres_url"))
     path = tmp_path / "publisher.db"
     path.write_bytes(request.getfixturevalue("_migrated_sqlite_template").read_bytes())
     return f"sqlite:///{path}"
