@@ -447,10 +447,13 @@ def test_throttle_lowers_the_rate_then_recovers_and_loses_nothing(
     assert len(throttled) == 20
     assert min(rates) <= 100.0
     during = [item.at for item in responder.submits[:100]]
-    assert (len(during) - 1) / (during[-1] - during[0]) >= 70.0  # slowed, not collapsed
+    throttled_rate = (len(during) - 1) / (during[-1] - during[0])
+    assert throttled_rate >= 70.0  # slowed, not collapsed
     assert rates[-1] == 200.0
+    # Back at the full rate on the wire too: faster than while throttled (a busy
+    # machine slows both alike, so the two are compared rather than timed).
     last = [item.at for item in responder.submits[-60:]]
-    assert (len(last) - 1) / (last[-1] - last[0]) >= 180.0
+    assert (len(last) - 1) / (last[-1] - last[0]) >= 1.5 * throttled_rate
 
 
 # -- drops, timeouts, nacks ------------------------------------------------------------
