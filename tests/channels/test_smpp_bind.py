@@ -401,9 +401,9 @@ def test_paces_at_the_configured_rate_without_releasing_a_window_at_once(
     measured = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
     assert 180.0 <= measured <= 220.0
     # A full window sent at once would land ten parts within a millisecond or two;
-    # paced, ten parts span nine gaps of 5 ms.
+    # paced, ten parts span nine gaps of 5 ms (less the jitter of their arrival times).
     spans = [later - earlier for earlier, later in zip(arrivals, arrivals[9:], strict=False)]
-    assert min(spans) > 0.02
+    assert min(spans) > 0.01
     assert_each_accepted_once(events, parts)
 
 
@@ -491,7 +491,9 @@ def test_a_response_timeout_resubmits_with_a_new_sequence(
     attempts = [item for item in responder.submits if item.text == "part-0"]
     assert len(attempts) == 2
     assert attempts[0].sequence != attempts[1].sequence
-    assert attempts[1].at - attempts[0].at >= 0.3
+    # Noted on arrival at the SMSC, the first possibly late on a busy machine: the gap
+    # is the bind's 0.3 s timeout give or take that.
+    assert attempts[1].at - attempts[0].at >= 0.25
     assert responder.binds == 1
 
 

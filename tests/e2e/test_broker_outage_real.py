@@ -126,8 +126,9 @@ def test_a_message_published_while_rabbitmq_is_stopped_is_fanned_out_once_it_is_
 def test_rabbitmq_stopped_in_the_middle_of_a_fan_out_and_started_again(
         private_rabbitmq: PrivateRabbitMQ, tmp_path: Path) -> None:
     targets, batch = 3000, 100
+    # 9 s of batches: stopping the broker takes a few seconds itself on a busy machine.
     installation = _installation(tmp_path, private_rabbitmq, targets, batch_size=batch,
-                                 delay_per_batch=0.1)
+                                 delay_per_batch=0.3)
     factory = installation.session_factory()
     with factory() as session:
         message_id = publish(session).id
