@@ -7,8 +7,9 @@ early-warning lane beside its pool). Around it, each in a process of its own:
 the SMSC simulator, LED boards and speakers (``publisher sim led / speaker``,
 acking at once; speakers play at speed 0), and ``--terminals`` MQTT terminals
 (``publisher sim terminal``, in ``--terminal-processes`` processes, each for
-its share of the districts) on the Mosquitto of this machine, each verifying
-the center's signature before it acks.
+its share of the districts) on a Mosquitto of the benchmark's own with
+``set_tcp_nodelay true`` (``bench.mosquitto``; ``--mqtt-port`` names another
+broker instead), each verifying the center's signature before it acks.
 
 Each run first starts an ordinary red rainstorm warning to ``--targets`` SMS
 subscribers (the whole city, an Actual: the test devices get it too, and are
@@ -56,6 +57,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bench.device_push import _answers, _process, _register, _wait
 from bench.eew_mqtt import AckWatch, bare_round_trip, p99, signed_fan_out, signed_round_trip
 from bench.fanout_planning import city_area, publish_message
+from bench.mosquitto import private_mosquitto
 from bench.sms_platform import sms_platform
 from bench.sms_support import (
     PASSWORD,
@@ -111,7 +113,9 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=2,
                         help="MQTT connections the terminals of each simulator share")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--mqtt-port", type=int, default=1883)
+    parser.add_argument("--mqtt-port", type=int,
+                        help="an MQTT broker already running on the loopback (default: a"
+                             " Mosquitto of the benchmark's own, with set_tcp_nodelay)")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="keep the platform's files and logs in DIR (default: removed)")
     return parser.parse_args(argv)
@@ -509,6 +513,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = _arguments(argv)
     print(machine_line(), flush=True)
     runs: list[Run] = []
+    with ExitStack() as broker:
+        if arguments.mqtt_port is None:
+            arguments.mqtt_port = broker.enter_context(private_mosquitto())
+            print(f"MQTT: a Mosquitto of the benchmark's own with set_tcp_nodelay, port"
+                  f" {arguments.mqtt_port}", flush=True)
+        else:
+            print(f"MQTT: the broker on port {arguments.mqtt_port}", flush=True)
+        _measure(arguments, runs)
+    _report(runs, arguments)
+    return 0
+
+
+def _measure(arguments: argparse.Namespace, runs: list[Run]) -> None:
     with (sms_platform(arguments.targets) as base,
           running_simulator(dlr_delay=5.0) as smsc,
           _folder(arguments.keep) as folder,
@@ -519,8 +536,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         for run in runs:
             _cancel(platform, run.alert_id)
         time.sleep(5)  # the Cancels clear the retained warnings on the broker
-    _report(runs, arguments)
-    return 0
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ __all__ = [
     "Verification",
     "check_signature",
     "load_certificates",
+    "read_signing_key",
     "sign_alert_xml",
     "signature_holds",
     "verify_alert_xml",
@@ -61,7 +62,8 @@ def _signer() -> XMLSigner:
 # Reading a PEM key checks the RSA key, about 90 ms for 3072 bits: a signer
 # signs every message with the same few keys, so each is read once.
 @functools.lru_cache(maxsize=8)
-def _rsa_key(key_pem: bytes) -> rsa.RSAPrivateKey:
+def read_signing_key(key_pem: bytes) -> rsa.RSAPrivateKey:
+    """The RSA key of ``key_pem``, read once; SigningError says why it cannot sign."""
     try:
         key = load_pem_private_key(key_pem, password=None)
     except (ValueError, TypeError) as error:
@@ -77,7 +79,7 @@ def sign_alert_xml(xml: bytes, key_pem: bytes, cert_pem: bytes) -> bytes:
     root = parse_untrusted_xml(xml)
     if root.find(f"{{{XMLDSIG_NAMESPACE}}}Signature") is not None:
         raise SigningError("the alert is already signed; sign the unsigned alert instead")
-    key = _rsa_key(key_pem)
+    key = read_signing_key(key_pem)
     # Without an Id on <alert>, signxml references the whole document: URI="".
     signed = _signer().sign(root, key=key, cert=cert_pem.decode("ascii"))
     return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")

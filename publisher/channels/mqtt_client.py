@@ -22,6 +22,7 @@ same way (docs/protocols/mqtt.md):
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -254,6 +255,7 @@ class MqttConnection:
         client.on_connect = self._connected_to
         client.on_disconnect = self._disconnected_from
         client.on_publish = self._published
+        client.on_socket_open = _send_at_once
         if self._on_message is not None:
             on_message = self._on_message
             client.on_message = lambda _client, _userdata, message: on_message(
@@ -321,6 +323,11 @@ class MqttConnection:
                    _properties: Any) -> None:
         if reason.is_failure:
             self._refused[mid] = str(reason)
+
+
+def _send_at_once(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _acknowledged(info: mqtt.MQTTMessageInfo) -> bool:

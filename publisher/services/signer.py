@@ -9,7 +9,7 @@ from cryptography import x509
 
 from publisher.cap.certificates import load_pem_certificates
 from publisher.cap.keys import generate_demo_identity
-from publisher.cap.signing import sign_alert_xml
+from publisher.cap.signing import read_signing_key, sign_alert_xml
 from publisher.config import Settings
 from publisher.services.issuer import Issuer
 
@@ -49,7 +49,11 @@ class CenterSigner:
     @classmethod
     def load_or_create(cls, settings: Settings) -> CenterSigner:
         key, certificate = _identity_files(settings.paths.keys_dir)
-        return cls(key.read_bytes(), certificate.read_bytes(), Issuer.from_settings(settings))
+        signer = cls(key.read_bytes(), certificate.read_bytes(), Issuer.from_settings(settings))
+        # Read now, not at the first message: an early warning must not wait the ~90 ms
+        # the key's check takes, and a key that cannot sign stops the start.
+        read_signing_key(signer.key_pem)
+        return signer
 
     @property
     def certificate(self) -> x509.Certificate:
