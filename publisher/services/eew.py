@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,13 +38,15 @@ from publisher.services.actors import Actor
 from publisher.services.composition import apply_draft
 from publisher.services.drafts import ISSUED_FIELDS, check_draft
 from publisher.services.eew_intake import AcceptedEew, EewRefusal, judge_eew
+from publisher.services.eew_journal import JournalEntry
 from publisher.services.eew_policy import EewRegister, EewSender
 from publisher.services.errors import Conflict, ServiceError
 from publisher.services.publishing import issue_message
 from publisher.services.signer import CenterSigner
 from publisher.store.models import Alert, AlertState, AuditEntry, Message, User, utcnow
 
-__all__ = ["EEW_PUBLISH", "EEW_REFUSED", "EewOutcome", "RateLimited", "receive_eew"]
+__all__ = ["EEW_PUBLISH", "EEW_REFUSED", "EewOutcome", "IssuedHook", "RateLimited",
+           "journal_entry", "machine_user", "published_detail", "receive_eew"]
 
 log = logging.getLogger("publisher.eew")
 
@@ -68,14 +71,14 @@ class EewOutcome:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _machine_user(session: Session, sender: EewSender) -> User:
+def machine_user(session: Session, actor_name: str, name: str) -> User:
     """The sender's account, locked until commit: one sender's messages are judged in turn."""
-    username = sender.actor_name[:64]
+    username = actor_name[:64]
     query = select(User).where(User.username == username).with_for_update()
     user = session.scalars(query).one_or_none()
     if user is None:
         # No password can match "!": the account exists only to author the sender's alerts.
-        session.add(User(username=username, display_name=sender.name[:200],
+        session.add(User(username=username, display_name=name[:200],
                          password_hash="!", active=False, failed_logins=0))  # noqa: S106
         session.flush()
         user = session.scalars(query).one()
@@ -145,7 +148,7 @@ def _content(alert: CapAlert, quake: Quake, districts: DistrictTable | None) -> 
 
 def _publish(session: Session, accepted: AcceptedEew, signer: CenterSigner,
              districts: DistrictTable | None, now: datetime) -> Message:
-    user = _machine_user(session, accepted.sender)
+    user = machine_user(session, accepted.sender.actor_name, accepted.sender.name)
     actor = Actor(user.id, accepted.sender.actor_name, frozenset())
     duplicate = _duplicate_refusal(session, accepted)
     if duplicate is not None:
@@ -177,9 +180,34 @@ def _refused(session: Session, refusal: EewRefusal) -> EewOutcome:
     return EewOutcome(refusal=error)
 
 
+IssuedHook = Callable[[Session, Message, AcceptedEew], None]
+"""Called once the center's message is signed and flushed, before the transaction commits."""
+
+
+def journal_entry(message: Message, accepted: AcceptedEew) -> JournalEntry:
+    """What the journal keeps of ``message`` until its transaction has committed."""
+    origin, quake = accepted.alert, accepted.quake
+    return JournalEntry(message.identifier, message.xml, accepted.sender.actor_name,
+                        accepted.sender.name, origin.identifier, origin.sent.isoformat(),
+                        quake.magnitude, (quake.lat, quake.lon))
+
+
+def published_detail(message: Message, entry: JournalEntry) -> dict[str, Any]:
+    """The detail of a publication's audit entry: what the rate limit and duplicates read."""
+    return {"identifier": message.identifier, "status": message.status,
+            "origin": entry.origin, "origin_sent": entry.origin_sent,
+            "magnitude": entry.magnitude, "epicentre": list(entry.epicentre)}
+
+
 def receive_eew(session: Session, xml: bytes, register: EewRegister, signer: CenterSigner,
-                districts: DistrictTable | None, *, now: datetime | None = None) -> EewOutcome:
-    """Publish the message, or audit why not; the caller commits either way."""
+                districts: DistrictTable | None, *, now: datetime | None = None,
+                on_issued: IssuedHook | None = None) -> EewOutcome:
+    """Publish the message, or audit why not; the caller commits either way.
+
+    ``on_issued`` gets the center's message as soon as it is signed and
+    flushed: the terminals' fast path journals and publishes it from there,
+    while this transaction goes on to its commit.
+    """
     started = time.perf_counter()
     moment = now or utcnow()
     try:
@@ -199,13 +227,12 @@ def receive_eew(session: Session, xml: bytes, register: EewRegister, signer: Cen
     timings = {"verify_ms": round(accepted.verify_seconds * 1000, 2),
                "judge_ms": round((judged - started) * 1000, 2),
                "publish_ms": round((time.perf_counter() - judged) * 1000, 2)}
+    if on_issued is not None:
+        on_issued(session, message, accepted)
     audit.record(session, Actor(message.issued_by_id, accepted.sender.actor_name, frozenset()),
                  EEW_PUBLISH, alert_id=message.alert_id, message_id=message.id,
-                 detail={"identifier": message.identifier, "status": message.status,
-                         "origin": accepted.alert.identifier,
-                         "origin_sent": accepted.alert.sent.isoformat(),
-                         "magnitude": accepted.quake.magnitude,
-                         "epicentre": [accepted.quake.lat, accepted.quake.lon], **timings})
+                 detail={**published_detail(message, journal_entry(message, accepted)),
+                         **timings})
     log.info("early warning published", extra={
         "alert_identifier": message.identifier, "eew_sender": accepted.sender.sender,
         **timings})

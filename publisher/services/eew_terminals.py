@@ -2,9 +2,9 @@
 
 Terminals are the quickest way to people and machines (a school's bell, a
 train's brakes), so the process that accepted the warning publishes to them
-itself, on its open MQTT connection, as soon as the center's message is
-committed: before any delivery row is written, and without waiting for the
-lane. One publication per district, sector and test flag (``TopicGroup``)
+itself, on its open MQTT connections, as soon as the center's message is
+signed and journalled, while its transaction commits (``eew_early``): before
+any delivery row is written, and without waiting for the lane. One publication per district, sector and test flag (``TopicGroup``)
 in each form, not one per terminal: the broker fans out. Each district gets
 its own countdown in the compact form, as the lane would give it
 (``eew_text.for_district``); the signed XML is the center's.
@@ -17,7 +17,8 @@ acks name, without publishing to those groups again
 recorded is stored as unknown and found by the rematching the recording
 does in the same transaction. If the process dies between the publish and
 the lane, the outbox relay's ordinary fan-out plans the rows and publishes
-again; a terminal acts on an identifier once, so nothing is lost or doubled.
+again (before the commit: the journal's recovery stores it, and the outbox
+then); a terminal acts on an identifier once, so nothing is lost or doubled.
 
 The targets come from a ``TargetIndex`` of the MQTT channel alone (the same
 rules and the same district per target as the lane), with each terminal's
@@ -41,7 +42,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -96,6 +97,7 @@ class TerminalFastPath:
             MqttConnection(channel.broker, f"{channel.connection.client_id}-eew-{number}")
             for number in range(CONNECTIONS)]
         self._senders = ThreadPoolExecutor(CONNECTIONS, thread_name_prefix="eew-terminals")
+        self._publishing = ThreadPoolExecutor(1, thread_name_prefix="eew-terminals-plan")
 
     def warm_up(self) -> None:
         """Before any quake: the broker connected and the terminals indexed."""
@@ -104,6 +106,7 @@ class TerminalFastPath:
         self.refresh()
 
     def close(self) -> None:
+        self._publishing.shutdown(wait=True)
         self._senders.shutdown(wait=True)
         for connection in self.connections:
             connection.close()
@@ -187,6 +190,10 @@ class TerminalFastPath:
             "alert_identifier": plan.message.identifier, "publications": len(publications),
             "ms": round((time.perf_counter() - started) * 1000, 2)})
         return plan.groups
+
+    def publish_soon(self, plan: TerminalPlan) -> Future[list[TopicGroup]]:
+        """``publish`` in the background: the caller's transaction goes on meanwhile."""
+        return self._publishing.submit(self.publish, plan)
 
     def _publish_side_by_side(self, publications: Sequence[Publication]) -> None:
         """Each connection its share, in order; raises the first error once all are done."""

@@ -26,7 +26,7 @@ from publisher.services.errors import Conflict
 from publisher.services.signer import CenterSigner
 from publisher.store.models import Alert, Message, OutboxEntry
 
-__all__ = ["issue_message", "reference_of"]
+__all__ = ["issue_message", "reference_of", "store_signed"]
 
 log = logging.getLogger("publisher.lifecycle")
 
@@ -88,18 +88,25 @@ def issue_message(
     report = check_document(unsigned, profile=issuer.profile)
     if not report.ok:
         raise invalid_input(report.errors)
-    signed = signer.sign(unsigned)
+    return store_signed(session, actor, alert, cap_alert, signer.sign(unsigned))
+
+
+def store_signed(session: Session, actor: Actor, alert: Alert, cap_alert: CapAlert,
+                 signed: bytes) -> Message:
+    """Store ``signed``, the center's signed form of ``cap_alert``, with its outbox row."""
     message = Message(
-        alert=alert, identifier=identifier, sender=issuer.sender,
-        sent=sent.astimezone(UTC), msg_type=str(msg_type), status=str(cap_alert.status),
-        references=cap_alert.references, expires_at=alert.expires_at, xml=signed,
-        sha256=hashlib.sha256(signed).hexdigest(), issued_by_id=actor.user_id,
+        alert=alert, identifier=cap_alert.identifier, sender=cap_alert.sender,
+        sent=cap_alert.sent.astimezone(UTC), msg_type=str(cap_alert.msg_type),
+        status=str(cap_alert.status), references=cap_alert.references,
+        expires_at=alert.expires_at, xml=signed, sha256=hashlib.sha256(signed).hexdigest(),
+        issued_by_id=actor.user_id,
     )
     session.add(message)
     session.flush()
     session.add(OutboxEntry(message_id=message.id, attempts=0))
     session.flush()
-    log.info("issued %s %s", msg_type, identifier,
-             extra={"alert_id": alert.id, "identifier": identifier, "message_id": message.id,
-                    "msg_type": str(msg_type), "actor": actor.name})
+    log.info("issued %s %s", cap_alert.msg_type, cap_alert.identifier,
+             extra={"alert_id": alert.id, "identifier": cap_alert.identifier,
+                    "message_id": message.id, "msg_type": str(cap_alert.msg_type),
+                    "actor": actor.name})
     return message

@@ -1,17 +1,21 @@
-"""``POST /api/eew`` with MQTT terminals: the web process publishes to them itself, once the
-message is committed and before any delivery row, and answers with what it published."""
+"""``POST /api/eew`` with MQTT terminals: the web process publishes to them itself, while the
+message commits and before any delivery row, and answers with what it published."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from publisher.cap.districts import load_districts
 from publisher.cap.eew import Quake
@@ -19,13 +23,19 @@ from publisher.cap.model import Status
 from publisher.channels.mqtt_client import BrokerOptions, MqttConnection, Received
 from publisher.channels.mqtt_protocol import alert_topic, topic_key
 from publisher.config import Settings, load_settings
+from publisher.services import audit
+from publisher.services.actors import Actor
 from publisher.services.device_import import import_device_list
 from publisher.services.district_names import DistrictNames
+from publisher.services.eew import EEW_PUBLISH
+from publisher.services.eew_journal import JOURNAL_DIRECTORY, EewJournal, JournalEntry
+from publisher.services.eew_recovery import recover_journal
 from publisher.sim.eew_sender import build_eew_alert, sender_identity
 from publisher.sim.terminal import place_terminals
 from publisher.store.db import session_scope, upgrade_database
-from publisher.store.models import Delivery
-from publisher.web.eew import EEW_TERMINALS
+from publisher.store.models import AuditEntry, Delivery, Message
+from publisher.web.context import SIGNER
+from publisher.web.eew import EEW_JOURNAL, EEW_TERMINALS
 from tests.channels.device_support import CONFIG_DISTRICTS, districts
 from tests.channels.mqtt_support import DEADLINE, TopicRecorder, broker, retained_cleared
 from tests.integration.api_client import Api
@@ -110,3 +120,109 @@ async def test_the_web_process_publishes_to_the_terminals_before_any_delivery_ro
             Delivery.message_id == reply.body["message"]["id"]))
     # No worker runs here: the terminals were reached before any bookkeeping.
     assert rows == 0
+
+
+async def one_terminal(api: Api, api_settings: Settings) -> bytes:
+    """A Chaoyang school terminal registered and the fast path connected; a signed warning."""
+    [terminal] = place_terminals(1, districts("110105"), ["school"], seed=3, is_test=True)
+    with session_scope(api.sessions) as session:
+        report = import_device_list(session, [terminal.entry()],
+                                    DistrictNames(load_districts(CONFIG_DISTRICTS)))
+        assert report.errors == []
+    await connected(api)
+    return sender_identity(api_settings.paths.data_dir).sign(
+        build_eew_alert(Quake(40.3, 116.2, 6.1), status=Status.EXERCISE))
+
+
+async def journalled(api_settings: Settings) -> JournalEntry:
+    """The one warning in the installation's journal, once it is there."""
+    journal = EewJournal(api_settings.paths.data_dir / JOURNAL_DIRECTORY)
+    for _ in range(int(DEADLINE / 0.01)):
+        entries = journal.entries()
+        if entries:
+            [entry] = entries
+            return entry
+        await asyncio.sleep(0.01)
+    raise AssertionError("nothing was journalled")
+
+
+async def reached(recorder: TopicRecorder, xml: bytes) -> None:
+    """Until the terminals' topics carry exactly ``xml`` (tests on other databases publish
+    the same identifiers in the same second, signed by other keys)."""
+    for _ in range(int(DEADLINE / 0.01)):
+        if any(received.payload == xml for received in list(recorder.received)):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the journalled warning did not reach the terminals' topics")
+
+
+def stored(api: Api, identifier: str) -> int:
+    with session_scope(api.sessions) as session:
+        return session.scalar(select(func.count()).select_from(Message).where(
+            Message.identifier == identifier)) or 0
+
+
+async def test_the_terminals_have_it_while_its_transaction_is_still_open(
+        api: Api, api_settings: Settings, broker: BrokerOptions,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    signed = await one_terminal(api, api_settings)
+    recorded, released = audit.record, threading.Event()
+
+    def record_once_released(session: Session, actor: Actor, action: str,
+                             **details: Any) -> AuditEntry:
+        if action == EEW_PUBLISH:  # the transaction's last step before its commit
+            assert released.wait(DEADLINE)
+        return recorded(session, actor, action, **details)
+
+    monkeypatch.setattr(audit, "record", record_once_released)
+    recorder = TopicRecorder(broker, "alerts-test/110105/school/+/+")
+    with recorder.listening():
+        posting = asyncio.create_task(api.call("POST", "/api/eew", data=signed,
+                                               content_type=CAP))
+        entry = await journalled(api_settings)
+        identifier = entry.identifier
+        with retained_cleared(broker, [CHAOYANG_SCHOOL], [identifier]):
+            await reached(recorder, entry.xml)
+            assert stored(api, identifier) == 0
+            released.set()
+            reply = await posting
+            assert reply.status == 201, reply.body
+    assert reply.body["message"]["identifier"] == identifier
+    assert stored(api, identifier) == 1
+    assert list((api_settings.paths.data_dir / JOURNAL_DIRECTORY).iterdir()) == []
+
+
+async def test_a_warning_published_but_not_committed_is_stored_from_the_journal(
+        api: Api, api_settings: Settings, broker: BrokerOptions,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    signed = await one_terminal(api, api_settings)
+    recorded = audit.record
+
+    def failing_at_the_end(session: Session, actor: Actor, action: str,
+                           **details: Any) -> AuditEntry:
+        if action == EEW_PUBLISH:
+            raise OperationalError("INSERT", {}, Exception("the database went away"))
+        return recorded(session, actor, action, **details)
+
+    monkeypatch.setattr(audit, "record", failing_at_the_end)
+    recorder = TopicRecorder(broker, "alerts-test/110105/school/+/+")
+    with recorder.listening():
+        reply = await api.call("POST", "/api/eew", data=signed, content_type=CAP)
+        assert reply.status == 202, reply.body
+        identifier = reply.body["identifier"]
+        with retained_cleared(broker, [CHAOYANG_SCHOOL], [identifier]):
+            entry = await journalled(api_settings)
+            await reached(recorder, entry.xml)
+    # Sent once: the sender must not send it again for a second warning.
+    assert reply.body["stored"] is False
+    assert stored(api, identifier) == 0
+    monkeypatch.setattr(audit, "record", recorded)
+
+    app = api.client.server.app
+    [recovered] = recover_journal(api.sessions, app[EEW_JOURNAL], app[SIGNER], older_than=0)
+
+    assert (recovered.identifier, recovered.outcome) == (identifier, "stored")
+    with session_scope(api.sessions) as session:
+        message = session.scalars(select(Message).where(
+            Message.identifier == identifier)).one()
+        assert message.xml == entry.xml
