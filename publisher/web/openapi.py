@@ -112,6 +112,9 @@ def _success(operation: Operation) -> dict[str, Any]:
 
 def _operation(operation: Operation) -> dict[str, Any]:
     responses: dict[str, Any] = {str(operation.status): _success(operation)}
+    responses |= {str(status): {"description": when,
+                                "content": {"application/json": {"schema": ref(schema)}}}
+                  for status, schema, when in operation.also}
     responses |= {str(status): _error(_REFUSALS[status])
                   for status in _refusal_statuses(operation)}
     responses["default"] = _error("any other refusal, in the same shape")

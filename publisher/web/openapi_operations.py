@@ -46,6 +46,8 @@ class Operation:
     body_media: tuple[str, ...] = ("application/json",)
     body_required: bool = True
     query: tuple[Query, ...] = ()
+    # Other answers that are not refusals: (status, schema, when).
+    also: tuple[tuple[int, str, str], ...] = ()
 
 
 _PAGE = Query("page", "integer", "the page, from 1; 50 items a page")
@@ -150,7 +152,9 @@ OPERATIONS: tuple[Operation, ...] = (
               answer="Timeline", query=(Query("after", "string", "the cursor to go on after"),
                                         _LIMIT)),
     Operation("POST", "/api/eew", "An earthquake early warning, signed, published at once",
-              _SIGNED, status=201, answer="Published", body="CapXml", body_media=CAP_XML),
+              _SIGNED, status=201, answer="Published", body="CapXml", body_media=CAP_XML,
+              also=((202, "PublishedNotStored", "published to the terminals, not stored yet:"
+                     " stored from the journal later; do not send it again"),)),
     # Apps.
     Operation("GET", "/api/apps", "The registered app backends", _STAFF, answer="AppList"),
     Operation("POST", "/api/apps", "Register an app backend; its credential is shown once",

@@ -150,6 +150,8 @@ SCHEMAS: dict[str, Schema] = {
     "Published": _object({"alert": ref("Alert"), "message": ref("Message"),
                           "fanout": {"enum": ["enqueued", "deferred", "lane"]}},
                          required=("alert", "message", "fanout")),
+    "PublishedNotStored": _object({"identifier": _TEXT, "stored": {"const": False},
+                                   "reason": _TEXT}),
     "Reason": _object({"reason": {"type": "string", "minLength": 1}}),
     "Approval": _object({"confirm_actual": _FLAG}, required=()),
     "CancelRequest": _object({"reason": {"type": "string", "minLength": 1},
