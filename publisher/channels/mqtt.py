@@ -57,7 +57,6 @@ from publisher.channels.mqtt_protocol import (
     ACK_STATES,
     CAP_FORMAT,
     FORMATS,
-    JSON_FORMAT,
     PUBLISHED_AT_PROPERTY,
     TerminalAddress,
     alert_topic,
@@ -110,12 +109,12 @@ def _clears(group: TopicGroup, identifiers: Sequence[str]) -> list[Publication]:
 
 def _forms(message: OutgoingMessage, payloads: Mapping[str, bytes], group: TopicGroup, *,
            retain: bool, expires_in: int | None) -> list[Publication]:
+    """A publication of each form in ``payloads``."""
     district, sector, test = group
     stamp = {PUBLISHED_AT_PROPERTY: datetime.now(UTC).isoformat()}
     return [Publication(alert_topic(district, sector, form, message.identifier, test=test),
-                        payloads[form], retain=retain, expires_in=expires_in,
-                        user_properties=stamp)
-            for form in FORMATS]
+                        payload, retain=retain, expires_in=expires_in, user_properties=stamp)
+            for form, payload in payloads.items()]
 
 
 class MqttChannel(Channel[bytes]):
@@ -170,15 +169,16 @@ class MqttChannel(Channel[bytes]):
         return results
 
     def publications(self, message: OutgoingMessage, groups: Sequence[TopicGroup],
-                     now: datetime) -> list[Publication]:
-        """What reaches the terminals of ``groups``: the message retained in both forms,
-        and the clearing of those it replaces."""
+                     now: datetime, *, forms: Sequence[str] = FORMATS) -> list[Publication]:
+        """What reaches the terminals of ``groups``: the message retained in ``forms``
+        (both by default), and the clearing of those it replaces, which goes with the
+        signed form."""
         if not groups:
             return []
         expires = alert_expires(message)
         expires_in = None if expires is None else math.ceil((expires - now).total_seconds())
-        replaced = referenced_identifiers(message.alert)
-        payloads = self._payloads(message)
+        replaced = referenced_identifiers(message.alert) if CAP_FORMAT in forms else []
+        payloads = self._payloads(message, forms)
         return [publication for group in groups for publication in (
             *_forms(message, payloads, group, retain=True, expires_in=expires_in),
             *_clears(group, replaced))]
@@ -224,8 +224,11 @@ class MqttChannel(Channel[bytes]):
     def close(self) -> None:
         self.connection.close()
 
-    def _payloads(self, message: OutgoingMessage) -> dict[str, bytes]:
-        return {CAP_FORMAT: message.xml, JSON_FORMAT: self.render(message, "")}
+    def _payloads(self, message: OutgoingMessage,
+                  forms: Sequence[str] = FORMATS) -> dict[str, bytes]:
+        """Each of ``forms``, rendered only when asked for."""
+        return {form: message.xml if form == CAP_FORMAT else self.render(message, "")
+                for form in forms}
 
     @staticmethod
     def _sent(message: OutgoingMessage,

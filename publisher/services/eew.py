@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -45,7 +44,7 @@ from publisher.services.publishing import issue_message
 from publisher.services.signer import CenterSigner
 from publisher.store.models import Alert, AlertState, AuditEntry, Message, User, utcnow
 
-__all__ = ["EEW_PUBLISH", "EEW_REFUSED", "EewOutcome", "IssuedHook", "RateLimited",
+__all__ = ["EEW_PUBLISH", "EEW_REFUSED", "EewOutcome", "IssueWatcher", "RateLimited",
            "journal_entry", "machine_user", "published_detail", "receive_eew"]
 
 log = logging.getLogger("publisher.eew")
@@ -180,8 +179,14 @@ def _refused(session: Session, refusal: EewRefusal) -> EewOutcome:
     return EewOutcome(refusal=error)
 
 
-IssuedHook = Callable[[Session, Message, AcceptedEew], None]
-"""Called once the center's message is signed and flushed, before the transaction commits."""
+class IssueWatcher(Protocol):
+    """Told of a message's progress through ``receive_eew``, inside its transaction."""
+
+    def judged(self, accepted: AcceptedEew) -> None:
+        """The sender's message is verified and inside the policy."""
+
+    def issued(self, session: Session, message: Message, accepted: AcceptedEew) -> None:
+        """The center's message is signed and flushed; the transaction has yet to commit."""
 
 
 def journal_entry(message: Message, accepted: AcceptedEew) -> JournalEntry:
@@ -201,18 +206,21 @@ def published_detail(message: Message, entry: JournalEntry) -> dict[str, Any]:
 
 def receive_eew(session: Session, xml: bytes, register: EewRegister, signer: CenterSigner,
                 districts: DistrictTable | None, *, now: datetime | None = None,
-                on_issued: IssuedHook | None = None) -> EewOutcome:
+                watcher: IssueWatcher | None = None) -> EewOutcome:
     """Publish the message, or audit why not; the caller commits either way.
 
-    ``on_issued`` gets the center's message as soon as it is signed and
-    flushed: the terminals' fast path journals and publishes it from there,
-    while this transaction goes on to its commit.
+    ``watcher`` hears of the message once judged, and of the center's message
+    as soon as it is signed and flushed: the terminals' fast path plans from
+    the first, and journals and publishes from the second, while this
+    transaction goes on to its commit.
     """
     started = time.perf_counter()
     moment = now or utcnow()
     try:
         accepted = judge_eew(xml, register, districts)
         judged = time.perf_counter()
+        if watcher is not None:
+            watcher.judged(accepted)
         audit.record(session, Actor(None, accepted.sender.actor_name, frozenset()), EEW_VERIFIED,
                      detail={"identifier": accepted.alert.identifier,
                              "verify_ms": round(accepted.verify_seconds * 1000, 2),
@@ -227,8 +235,8 @@ def receive_eew(session: Session, xml: bytes, register: EewRegister, signer: Cen
     timings = {"verify_ms": round(accepted.verify_seconds * 1000, 2),
                "judge_ms": round((judged - started) * 1000, 2),
                "publish_ms": round((time.perf_counter() - judged) * 1000, 2)}
-    if on_issued is not None:
-        on_issued(session, message, accepted)
+    if watcher is not None:
+        watcher.issued(session, message, accepted)
     audit.record(session, Actor(message.issued_by_id, accepted.sender.actor_name, frozenset()),
                  EEW_PUBLISH, alert_id=message.alert_id, message_id=message.id,
                  detail={**published_detail(message, journal_entry(message, accepted)),

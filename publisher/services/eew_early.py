@@ -1,10 +1,11 @@
 """One request's early warning, published to the terminals before its transaction commits.
 
-``receive_eew`` calls an ``EarlyPublication`` as soon as the center's
-message is signed and flushed (its ``on_issued`` hook). It writes the message
-to the journal (``eew_journal``), plans the topic groups from the fast
-path's index, and starts the publication in the background; the request's
-transaction then commits while the terminals already have the warning. The
+An ``EarlyPublication`` watches ``receive_eew``. Once the sender's message
+is judged, it finds the topic groups from the fast path's index in the
+background, while the center's message is issued. As soon as that is
+signed and flushed, it writes it to the journal (``eew_journal``) and starts
+the publication in the background; the request's transaction then commits
+while the terminals already have the warning. The
 caller waits for the publication with ``published`` once it has committed,
 and the journal entry goes; when the transaction fails instead, ``abandon``
 leaves the entry to ``eew_recovery``.
@@ -22,30 +23,36 @@ from publisher.services.delivery import load_outgoing_message
 from publisher.services.eew import journal_entry
 from publisher.services.eew_intake import AcceptedEew
 from publisher.services.eew_journal import EewJournal
-from publisher.services.eew_terminals import TerminalFastPath
+from publisher.services.eew_terminals import TerminalFastPath, TerminalPlan
 from publisher.store.models import Message
 
 __all__ = ["EarlyPublication"]
 
 
 class EarlyPublication:
-    """Journal, plan and start publishing one message; wait for it after the commit."""
+    """Plan, journal and start publishing one message (an ``IssueWatcher``); wait for it
+    after the commit."""
 
     def __init__(self, fast_path: TerminalFastPath, journal: EewJournal) -> None:
         self._fast_path = fast_path
         self._journal = journal
         self.identifier: str | None = None
         self.timings: dict[str, float] = {}
+        self._groups: Future[dict[str | None, list[TopicGroup]]] | None = None
         self._publishing: Future[list[TopicGroup]] | None = None
         self._started = 0.0
 
-    def __call__(self, session: Session, message: Message, accepted: AcceptedEew) -> None:
+    def judged(self, accepted: AcceptedEew) -> None:
+        self._groups = self._fast_path.groups_soon(accepted.alert)
+
+    def issued(self, session: Session, message: Message, accepted: AcceptedEew) -> None:
         started = time.perf_counter()
         self._journal.write(journal_entry(message, accepted))
         self.identifier = message.identifier
         journalled = time.perf_counter()
         try:
-            plan = self._fast_path.plan(load_outgoing_message(session, message.id))
+            assert self._groups is not None, "issued before judged"
+            plan = TerminalPlan(load_outgoing_message(session, message.id), self._groups.result())
             self._started = time.perf_counter()
             self._publishing = self._fast_path.publish_soon(plan)
         except BaseException:  # nothing went out: the transaction's failure is the answer

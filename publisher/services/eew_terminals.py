@@ -4,10 +4,12 @@ Terminals are the quickest way to people and machines (a school's bell, a
 train's brakes), so the process that accepted the warning publishes to them
 itself, on its open MQTT connections, as soon as the center's message is
 signed and journalled, while its transaction commits (``eew_early``): before
-any delivery row is written, and without waiting for the lane. One publication per district, sector and test flag (``TopicGroup``)
-in each form, not one per terminal: the broker fans out. Each district gets
-its own countdown in the compact form, as the lane would give it
-(``eew_text.for_district``); the signed XML is the center's.
+any delivery row is written, and without waiting for the lane. One
+publication per district, sector and test flag (``TopicGroup``) in each form,
+not one per terminal: the broker fans out. Each district gets its own
+countdown in the compact form, as the lane would give it
+(``eew_text.for_district``); the signed XML is the center's, the same for
+all, so every group's goes out first, before a compact form is rendered.
 
 The bookkeeping follows on the lane, which is told which groups were
 published (``EewLaneSender``): it writes every delivery row as for any
@@ -32,8 +34,7 @@ The broker takes only a few unacknowledged publications from a client at a
 time (its MQTT 5 receive maximum: 20 on Mosquitto), so a city's hundreds of
 publications would go out in many round trips, each waiting for the MQTT
 client's network thread. The fast path publishes on ``CONNECTIONS``
-connections of its own side by side, and the signed forms, every group's,
-before the compact ones.
+connections of its own side by side.
 """
 
 from __future__ import annotations
@@ -50,11 +51,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.cap.districts import DistrictTable
+from publisher.cap.model import Alert as CapAlert
 from publisher.channels.base import OutgoingMessage
 from publisher.channels.eew_text import for_district
 from publisher.channels.mqtt import MqttChannel, TopicGroup, alert_expires
 from publisher.channels.mqtt_client import MqttConnection, Publication
-from publisher.channels.mqtt_protocol import CAP_FORMAT, TerminalAddress, parse_alert_topic
+from publisher.channels.mqtt_protocol import CAP_FORMAT, JSON_FORMAT, TerminalAddress
 from publisher.services.eew_index import TargetIndex
 from publisher.services.targets import AreaSelection, reaches_only_test_targets
 from publisher.store.models import Target
@@ -137,13 +139,21 @@ class TerminalFastPath:
 
     def plan(self, message: OutgoingMessage) -> TerminalPlan:
         """The groups the message reaches; a terminal left out here is published to by the lane."""
+        return TerminalPlan(message, self.groups_of(message.alert))
+
+    def groups_of(self, alert: CapAlert) -> dict[str | None, list[TopicGroup]]:
+        """The groups ``alert``'s areas and status reach, by district.
+
+        The sender's message names the same areas and status as the center's,
+        so the groups can be found while the center's message is being issued.
+        """
         if self.index.catch_up():
             self._topics = self._read_topics()
         terminals = self.index.targets(MQTT_CHANNEL)
         if terminals is None:
-            return TerminalPlan(message, {})
-        reached = terminals.reached(AreaSelection.of_alert(message.alert, self._districts),
-                                    test_only=reaches_only_test_targets(message.status),
+            return {}
+        reached = terminals.reached(AreaSelection.of_alert(alert, self._districts),
+                                    test_only=reaches_only_test_targets(str(alert.status)),
                                     districts=self._districts)
         topics = self._topics
         by_district: dict[str | None, set[TopicGroup]] = defaultdict(set)
@@ -151,8 +161,11 @@ class TerminalFastPath:
             group = topics.get(each.target_id)
             if group is not None:
                 by_district[each.district_code].add(group)
-        return TerminalPlan(message, {district: sorted(groups)
-                                      for district, groups in by_district.items()})
+        return {district: sorted(groups) for district, groups in by_district.items()}
+
+    def groups_soon(self, alert: CapAlert) -> Future[dict[str | None, list[TopicGroup]]]:
+        """``groups_of`` in the background, before the publication it is for."""
+        return self._publishing.submit(self.groups_of, alert)
 
     def publish(self, plan: TerminalPlan) -> list[TopicGroup]:
         """Publish the plan and wait for the broker's PUBACKs; the groups published.
@@ -173,39 +186,45 @@ class TerminalFastPath:
                         " broker is not connected; the lane publishes it",
                         extra={"alert_identifier": plan.message.identifier})
             return []
-        publications = sorted((
-            publication for district, groups in plan.by_district.items()
-            for publication in self._channel.publications(
-                replace(plan.message, alert=for_district(plan.message.alert, district)),
-                groups, now)), key=_signed_first)
         started = time.perf_counter()
         try:
-            self._publish_side_by_side(publications)
+            count = self._publish_signed_then_compact(plan, now)
         except Exception as error:  # the lane publishes what was not acknowledged here
             log.warning("early warning not published to terminals from the web; the lane"
                         " publishes it", extra={"alert_identifier": plan.message.identifier,
                                                 "error": str(error)})
             return []
         log.info("early warning published to terminals", extra={
-            "alert_identifier": plan.message.identifier, "publications": len(publications),
+            "alert_identifier": plan.message.identifier, "publications": count,
             "ms": round((time.perf_counter() - started) * 1000, 2)})
         return plan.groups
+
+    def _publish_signed_then_compact(self, plan: TerminalPlan, now: datetime) -> int:
+        """The signed form to every group, then each district's compact form; how many.
+
+        The signed form is the same in every district, so it goes out before
+        the compact forms, each district's own, are even rendered.
+        """
+        signed = self._channel.publications(plan.message, plan.groups, now,
+                                            forms=(CAP_FORMAT,))
+        sending = self._start_side_by_side(signed)
+        compact = [publication for district, groups in plan.by_district.items()
+                   for publication in self._channel.publications(
+                       replace(plan.message, alert=for_district(plan.message.alert, district)),
+                       groups, now, forms=(JSON_FORMAT,))]
+        sending += self._start_side_by_side(compact)
+        wait(sending)
+        for done in sending:
+            done.result()
+        return len(signed) + len(compact)
 
     def publish_soon(self, plan: TerminalPlan) -> Future[list[TopicGroup]]:
         """``publish`` in the background: the caller's transaction goes on meanwhile."""
         return self._publishing.submit(self.publish, plan)
 
-    def _publish_side_by_side(self, publications: Sequence[Publication]) -> None:
-        """Each connection its share, in order; raises the first error once all are done."""
+    def _start_side_by_side(self, publications: Sequence[Publication]) -> list[Future[None]]:
+        """Each connection its share, in order, in the background."""
         count = len(self.connections)
-        shares = [publications[number::count] for number in range(count)]
-        sending = [self._senders.submit(connection.publish, share)
-                   for connection, share in zip(self.connections, shares, strict=True)]
-        wait(sending)
-        for done in sending:
-            done.result()
-
-
-
-def _signed_first(publication: Publication) -> bool:
-    return parse_alert_topic(publication.topic)[2] != CAP_FORMAT
+        return [self._senders.submit(connection.publish, publications[number::count])
+                for number, connection in enumerate(self.connections)
+                if publications[number::count]]

@@ -167,7 +167,7 @@ async def post_eew(request: web.Request) -> web.Response:
 
     def receive(session: Session) -> _Received | ServiceError:
         outcome = receive_eew(session, xml, app[EEW_REGISTER], app[SIGNER], app[EEW_DISTRICTS],
-                              on_issued=early)
+                              watcher=early)
         if outcome.message is None:
             assert outcome.refusal is not None
             return outcome.refusal

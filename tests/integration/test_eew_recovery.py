@@ -14,6 +14,7 @@ from publisher.cap.eew import Quake
 from publisher.cap.model import Status
 from publisher.config import Settings
 from publisher.services.eew import EEW_PUBLISH, journal_entry, receive_eew
+from publisher.services.eew_intake import AcceptedEew
 from publisher.services.eew_journal import EewJournal, JournalEntry
 from publisher.services.eew_policy import EEW_CONFIG_FILE, EewRegister
 from publisher.services.eew_recovery import recover_journal
@@ -48,17 +49,21 @@ class Published:
                  magnitude: float = 6.1) -> JournalEntry:
         xml = sender_identity(self.settings.paths.data_dir).sign(
             build_eew_alert(Quake(40.3, 116.2, magnitude), status=Status.EXERCISE))
-        issued: list[JournalEntry] = []
         with self.factory() as session:
             outcome = receive_eew(session, xml, self.register, self.signer, self.districts,
-                                  now=now, on_issued=lambda _session, message, accepted:
-                                  issued.append(journal_entry(message, accepted)))
+                                  now=now, watcher=self)
             assert outcome.message is not None, outcome.refusal
             if commit:
                 session.commit()
             else:
                 session.rollback()
-        return issued[0]
+        return self.entry
+
+    def judged(self, accepted: AcceptedEew) -> None:
+        pass
+
+    def issued(self, session: Session, message: Message, accepted: AcceptedEew) -> None:
+        self.entry = journal_entry(message, accepted)
 
 
 @pytest.fixture
