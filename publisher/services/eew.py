@@ -40,7 +40,7 @@ from publisher.services.eew_intake import AcceptedEew, EewRefusal, judge_eew
 from publisher.services.eew_journal import JournalEntry
 from publisher.services.eew_policy import EewRegister, EewSender
 from publisher.services.errors import Conflict, ServiceError
-from publisher.services.publishing import issue_message
+from publisher.services.publishing import SignedMessage, sign_next, store_signed
 from publisher.services.signer import CenterSigner
 from publisher.store.models import Alert, AlertState, AuditEntry, Message, User, utcnow
 
@@ -146,7 +146,13 @@ def _content(alert: CapAlert, quake: Quake, districts: DistrictTable | None) -> 
 
 
 def _publish(session: Session, accepted: AcceptedEew, signer: CenterSigner,
-             districts: DistrictTable | None, now: datetime) -> Message:
+             districts: DistrictTable | None, now: datetime, *,
+             watcher: IssueWatcher | None) -> Message:
+    """Issue the center's message; ``watcher`` has it before anything is written.
+
+    The alert joins the session only once the message is signed: a refusal
+    before that leaves nothing of it behind.
+    """
     user = machine_user(session, accepted.sender.actor_name, accepted.sender.name)
     actor = Actor(user.id, accepted.sender.actor_name, frozenset())
     duplicate = _duplicate_refusal(session, accepted)
@@ -159,12 +165,14 @@ def _publish(session: Session, accepted: AcceptedEew, signer: CenterSigner,
                         signer.issuer.profile, MsgType.ALERT)
     alert = Alert(state=AlertState.PUBLISHED, author_id=user.id)
     apply_draft(alert, draft)
-    session.add(alert)
-    session.flush()
     origin = accepted.alert
-    return issue_message(session, actor, alert, signer, MsgType.ALERT, now=now,
-                         note=f"Automatic earthquake early warning {origin.identifier}"
-                              f" from {origin.sender}")
+    signed = sign_next(session, alert, signer, MsgType.ALERT, now=now,
+                       note=f"Automatic earthquake early warning {origin.identifier}"
+                            f" from {origin.sender}")
+    if watcher is not None:
+        watcher.signed(signed, accepted)
+    session.add(alert)
+    return store_signed(session, actor, alert, signed)
 
 
 def _refused(session: Session, refusal: EewRefusal) -> EewOutcome:
@@ -185,14 +193,14 @@ class IssueWatcher(Protocol):
     def judged(self, accepted: AcceptedEew) -> None:
         """The sender's message is verified and inside the policy."""
 
-    def issued(self, session: Session, message: Message, accepted: AcceptedEew) -> None:
-        """The center's message is signed and flushed; the transaction has yet to commit."""
+    def signed(self, signed: SignedMessage, accepted: AcceptedEew) -> None:
+        """The center's message is signed, and about to be written; no commit yet."""
 
 
-def journal_entry(message: Message, accepted: AcceptedEew) -> JournalEntry:
-    """What the journal keeps of ``message`` until its transaction has committed."""
+def journal_entry(identifier: str, xml: bytes, accepted: AcceptedEew) -> JournalEntry:
+    """What the journal keeps of the center's message until its transaction has committed."""
     origin, quake = accepted.alert, accepted.quake
-    return JournalEntry(message.identifier, message.xml, accepted.sender.actor_name,
+    return JournalEntry(identifier, xml, accepted.sender.actor_name,
                         accepted.sender.name, origin.identifier, origin.sent.isoformat(),
                         quake.magnitude, (quake.lat, quake.lon))
 
@@ -210,39 +218,46 @@ def receive_eew(session: Session, xml: bytes, register: EewRegister, signer: Cen
     """Publish the message, or audit why not; the caller commits either way.
 
     ``watcher`` hears of the message once judged, and of the center's message
-    as soon as it is signed and flushed: the terminals' fast path plans from
-    the first, and journals and publishes from the second, while this
-    transaction goes on to its commit.
+    as soon as it is signed, before it is written: the terminals' fast path
+    plans from the first, and journals and publishes from the second, while
+    this transaction goes on to its commit.
     """
     started = time.perf_counter()
     moment = now or utcnow()
+    verified: dict[str, Any] | None = None
+    judged_by = ""
     try:
         accepted = judge_eew(xml, register, districts)
         judged = time.perf_counter()
+        verified = {"identifier": accepted.alert.identifier,
+                    "verify_ms": round(accepted.verify_seconds * 1000, 2),
+                    "judge_ms": round((judged - started) * 1000, 2)}
+        judged_by = accepted.sender.actor_name
         if watcher is not None:
             watcher.judged(accepted)
-        audit.record(session, Actor(None, accepted.sender.actor_name, frozenset()), EEW_VERIFIED,
-                     detail={"identifier": accepted.alert.identifier,
-                             "verify_ms": round(accepted.verify_seconds * 1000, 2),
-                             "judge_ms": round((judged - started) * 1000, 2)})
-        # A refusal met while publishing leaves nothing of the alert behind.
-        with session.begin_nested():
-            message = _publish(session, accepted, signer, districts, moment)
+        message = _publish(session, accepted, signer, districts, moment, watcher=watcher)
     except EewRefusal as refusal:
+        if verified is not None:
+            _verified(session, judged_by, verified)
         return _refused(session, refusal)
     except ServiceError as error:
+        if verified is not None:
+            _verified(session, judged_by, verified)
         return _refused(session, EewRefusal(error, claimed_sender=None))
-    timings = {"verify_ms": round(accepted.verify_seconds * 1000, 2),
-               "judge_ms": round((judged - started) * 1000, 2),
+    timings = {"verify_ms": verified["verify_ms"], "judge_ms": verified["judge_ms"],
                "publish_ms": round((time.perf_counter() - judged) * 1000, 2)}
-    if watcher is not None:
-        watcher.issued(session, message, accepted)
+    # Audited after the publication, not between judging and issuing: each entry is a
+    # write, and the terminals are not kept waiting for one.
+    _verified(session, accepted.sender.actor_name, verified)
     audit.record(session, Actor(message.issued_by_id, accepted.sender.actor_name, frozenset()),
                  EEW_PUBLISH, alert_id=message.alert_id, message_id=message.id,
-                 detail={**published_detail(message, journal_entry(message, accepted)),
-                         **timings})
+                 detail={**published_detail(message, journal_entry(
+                     message.identifier, message.xml, accepted)), **timings})
     log.info("early warning published", extra={
         "alert_identifier": message.identifier, "eew_sender": accepted.sender.sender,
         **timings})
     return EewOutcome(message=message, timings=timings)
 
+
+def _verified(session: Session, actor_name: str, detail: dict[str, Any]) -> None:
+    audit.record(session, Actor(None, actor_name, frozenset()), EEW_VERIFIED, detail=detail)

@@ -3,9 +3,10 @@
 An ``EarlyPublication`` watches ``receive_eew``. Once the sender's message
 is judged, it finds the topic groups from the fast path's index in the
 background, while the center's message is issued. As soon as that is
-signed and flushed, it writes it to the journal (``eew_journal``) and starts
-the publication in the background; the request's transaction then commits
-while the terminals already have the warning. The
+signed, before anything of it is written, it goes to the journal
+(``eew_journal``) and the publication starts in the background; the
+request's transaction then writes it and commits while the terminals
+already have the warning. The
 caller waits for the publication with ``published`` once it has committed,
 and the journal entry goes; when the transaction fails instead, ``abandon``
 leaves the entry to ``eew_recovery``.
@@ -16,17 +17,17 @@ from __future__ import annotations
 import time
 from concurrent.futures import Future
 
-from sqlalchemy.orm import Session
-
+from publisher.channels.base import OutgoingMessage
 from publisher.channels.mqtt import TopicGroup
-from publisher.services.delivery import load_outgoing_message
 from publisher.services.eew import journal_entry
 from publisher.services.eew_intake import AcceptedEew
 from publisher.services.eew_journal import EewJournal
 from publisher.services.eew_terminals import TerminalFastPath, TerminalPlan
-from publisher.store.models import Message
+from publisher.services.publishing import SignedMessage
 
 __all__ = ["EarlyPublication"]
+
+_NOT_STORED = 0
 
 
 class EarlyPublication:
@@ -45,18 +46,22 @@ class EarlyPublication:
     def judged(self, accepted: AcceptedEew) -> None:
         self._groups = self._fast_path.groups_soon(accepted.alert)
 
-    def issued(self, session: Session, message: Message, accepted: AcceptedEew) -> None:
+    def signed(self, signed: SignedMessage, accepted: AcceptedEew) -> None:
         started = time.perf_counter()
-        self._journal.write(journal_entry(message, accepted))
-        self.identifier = message.identifier
+        identifier = signed.alert.identifier
+        self._journal.write(journal_entry(identifier, signed.xml, accepted))
+        self.identifier = identifier
         journalled = time.perf_counter()
         try:
-            assert self._groups is not None, "issued before judged"
-            plan = TerminalPlan(load_outgoing_message(session, message.id), self._groups.result())
+            assert self._groups is not None, "signed before judged"
+            # Not stored yet, so no id: the fast path renders and publishes, reading none.
+            message = OutgoingMessage(_NOT_STORED, signed.alert, signed.xml,
+                                      str(signed.alert.msg_type), str(signed.alert.status))
+            plan = TerminalPlan(message, self._groups.result())
             self._started = time.perf_counter()
             self._publishing = self._fast_path.publish_soon(plan)
         except BaseException:  # nothing went out: the transaction's failure is the answer
-            self._journal.remove(message.identifier)
+            self._journal.remove(identifier)
             raise
         self.timings = {"journal_ms": _ms(journalled - started),
                         "plan_terminals_ms": _ms(self._started - journalled)}

@@ -35,7 +35,7 @@ from publisher.services.composition import apply_draft
 from publisher.services.drafts import ISSUED_FIELDS, check_draft
 from publisher.services.eew import EEW_PUBLISH, machine_user, published_detail
 from publisher.services.eew_journal import EewJournal, JournalEntry
-from publisher.services.publishing import issue_message, store_signed
+from publisher.services.publishing import SignedMessage, issue_message, store_signed
 from publisher.services.signer import CenterSigner
 from publisher.store.db import session_scope
 from publisher.store.models import Alert, AlertState, Message, utcnow
@@ -75,7 +75,7 @@ def store_journalled(session: Session, entry: JournalEntry, signer: CenterSigner
     session.add(alert)
     session.flush()
     if present is None:
-        message = store_signed(session, actor, alert, issued, entry.xml)
+        message = store_signed(session, actor, alert, SignedMessage(issued, entry.xml))
         outcome = "stored"
     else:
         message = issue_message(session, actor, alert, signer, MsgType.ALERT, now=utcnow(),

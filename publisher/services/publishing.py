@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +27,7 @@ from publisher.services.errors import Conflict
 from publisher.services.signer import CenterSigner
 from publisher.store.models import Alert, Message, OutboxEntry
 
-__all__ = ["issue_message", "reference_of", "store_signed"]
+__all__ = ["SignedMessage", "issue_message", "reference_of", "sign_next", "store_signed"]
 
 log = logging.getLogger("publisher.lifecycle")
 
@@ -58,9 +59,16 @@ def _next_sequence(session: Session, prefix: str) -> int:
     return sequence
 
 
-def issue_message(
+@dataclass(frozen=True, slots=True)
+class SignedMessage:
+    """The center's next message, built, checked and signed, not yet stored."""
+
+    alert: CapAlert
+    xml: bytes
+
+
+def sign_next(
     session: Session,
-    actor: Actor,
     alert: Alert,
     signer: CenterSigner,
     msg_type: MsgType,
@@ -69,7 +77,8 @@ def issue_message(
     supersedes: Sequence[Message] = (),
     note: str | None = None,
     adapt: Callable[[CapAlert], CapAlert] | None = None,
-) -> Message:
+) -> SignedMessage:
+    """``alert``'s draft as the center's next message: its identifier is held until commit."""
     issuer = signer.issuer
     sent = issuer.sent_time(now)
     identifier = issuer.identifier(sent, _next_sequence(session, issuer.identifier_prefix(sent)))
@@ -88,17 +97,35 @@ def issue_message(
     report = check_document(unsigned, profile=issuer.profile)
     if not report.ok:
         raise invalid_input(report.errors)
-    return store_signed(session, actor, alert, cap_alert, signer.sign(unsigned))
+    return SignedMessage(cap_alert, signer.sign(unsigned))
 
 
-def store_signed(session: Session, actor: Actor, alert: Alert, cap_alert: CapAlert,
-                 signed: bytes) -> Message:
-    """Store ``signed``, the center's signed form of ``cap_alert``, with its outbox row."""
+def issue_message(
+    session: Session,
+    actor: Actor,
+    alert: Alert,
+    signer: CenterSigner,
+    msg_type: MsgType,
+    *,
+    now: datetime,
+    supersedes: Sequence[Message] = (),
+    note: str | None = None,
+    adapt: Callable[[CapAlert], CapAlert] | None = None,
+) -> Message:
+    signed = sign_next(session, alert, signer, msg_type, now=now, supersedes=supersedes,
+                       note=note, adapt=adapt)
+    return store_signed(session, actor, alert, signed)
+
+
+def store_signed(session: Session, actor: Actor, alert: Alert, signed: SignedMessage) -> Message:
+    """Store ``signed`` as ``alert``'s message, with its outbox row."""
+    cap_alert = signed.alert
     message = Message(
         alert=alert, identifier=cap_alert.identifier, sender=cap_alert.sender,
         sent=cap_alert.sent.astimezone(UTC), msg_type=str(cap_alert.msg_type),
         status=str(cap_alert.status), references=cap_alert.references,
-        expires_at=alert.expires_at, xml=signed, sha256=hashlib.sha256(signed).hexdigest(),
+        expires_at=alert.expires_at, xml=signed.xml,
+        sha256=hashlib.sha256(signed.xml).hexdigest(),
         issued_by_id=actor.user_id,
     )
     session.add(message)

@@ -18,6 +18,7 @@ from publisher.services.eew_intake import AcceptedEew
 from publisher.services.eew_journal import EewJournal, JournalEntry
 from publisher.services.eew_policy import EEW_CONFIG_FILE, EewRegister
 from publisher.services.eew_recovery import recover_journal
+from publisher.services.publishing import SignedMessage
 from publisher.services.signer import CenterSigner
 from publisher.sim.eew_sender import build_eew_alert, sender_identity
 from publisher.store.models import Alert, AlertState, AuditEntry, Message, OutboxEntry, User, utcnow
@@ -62,8 +63,8 @@ class Published:
     def judged(self, accepted: AcceptedEew) -> None:
         pass
 
-    def issued(self, session: Session, message: Message, accepted: AcceptedEew) -> None:
-        self.entry = journal_entry(message, accepted)
+    def signed(self, signed: SignedMessage, accepted: AcceptedEew) -> None:
+        self.entry = journal_entry(signed.alert.identifier, signed.xml, accepted)
 
 
 @pytest.fixture
