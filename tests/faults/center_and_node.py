@@ -11,8 +11,6 @@ the center only through one link and is registered at the other.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -125,18 +123,6 @@ def _register(installation: FaultInstallation, node: NodeProcess, url: str,
     (node.directory / "credential").write_text(credential)
 
 
-def _center_process(installation: FaultInstallation, name: str,
-                    *arguments: str) -> subprocess.Popen[bytes]:
-    with (installation.directory / f"{name}.log").open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "publisher.cli", *arguments,
-             "--data-dir", str(installation.directory)],
-            env=installation.environment, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-    installation.workers[name] = process
-    return process
-
-
 @contextmanager
 def center_and_node(installation: FaultInstallation, directory: Path,
                     heartbeat_interval: int) -> Iterator[CenterAndNode]:
@@ -169,7 +155,7 @@ def center_and_node(installation: FaultInstallation, directory: Path,
                                 ("worker", ("worker", "--pool", "solo", "--queues",
                                             ",".join(DISTRICT_QUEUES))),
                                 ("beat", ("beat",))):
-            stack.callback(stop, _center_process(installation, name, *arguments))
+            stack.callback(stop, installation.start(name, *arguments))
         installation.wait(lambda: _answers(f"http://127.0.0.1:{web_port}/health"),
                           START_SECONDS, "the center's web answering")
         node.start()

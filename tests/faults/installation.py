@@ -71,10 +71,15 @@ class FaultInstallation:
 
     def start_worker(self, name: str, queues: Sequence[str]) -> subprocess.Popen[bytes]:
         """``publisher worker`` on ``queues``, one task at a time, logging to ``<name>.log``."""
+        return self.start(name, "worker", "--pool", "solo", "--queues", ",".join(queues))
+
+    def start(self, name: str, *arguments: str) -> subprocess.Popen[bytes]:
+        """``publisher <arguments>`` of this installation, in a process group of its own,
+        logging to ``<name>.log``."""
         with (self.directory / f"{name}.log").open("ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "publisher.cli", "worker", "--pool", "solo",
-                 "--queues", ",".join(queues), "--data-dir", str(self.directory)],
+                [sys.executable, "-m", "publisher.cli", *arguments,
+                 "--data-dir", str(self.directory)],
                 env=self.environment, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)
         self.workers[name] = process
