@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -27,7 +27,8 @@ from publisher.services.errors import Conflict
 from publisher.services.signer import CenterSigner
 from publisher.store.models import Alert, Message, OutboxEntry
 
-__all__ = ["SignedMessage", "issue_message", "reference_of", "sign_next", "store_signed"]
+__all__ = ["IssueOptions", "SignedMessage", "issue_message", "reference_of", "sign_next",
+           "store_signed"]
 
 log = logging.getLogger("publisher.lifecycle")
 
@@ -67,18 +68,20 @@ class SignedMessage:
     xml: bytes
 
 
-def sign_next(
-    session: Session,
-    alert: Alert,
-    signer: CenterSigner,
-    msg_type: MsgType,
-    *,
-    now: datetime,
-    supersedes: Sequence[Message] = (),
-    note: str | None = None,
-    adapt: Callable[[CapAlert], CapAlert] | None = None,
-) -> SignedMessage:
+class IssueOptions(TypedDict, total=False):
+    """How a message is issued: when, what it supersedes, its note, a last change."""
+
+    now: Required[datetime]
+    supersedes: Sequence[Message]
+    note: str | None
+    adapt: Callable[[CapAlert], CapAlert] | None
+
+
+def sign_next(session: Session, alert: Alert, signer: CenterSigner, msg_type: MsgType,
+              **options: Unpack[IssueOptions]) -> SignedMessage:
     """``alert``'s draft as the center's next message: its identifier is held until commit."""
+    now, supersedes = options["now"], options.get("supersedes", ())
+    note, adapt = options.get("note"), options.get("adapt")
     issuer = signer.issuer
     sent = issuer.sent_time(now)
     identifier = issuer.identifier(sent, _next_sequence(session, issuer.identifier_prefix(sent)))
@@ -100,21 +103,10 @@ def sign_next(
     return SignedMessage(cap_alert, signer.sign(unsigned))
 
 
-def issue_message(
-    session: Session,
-    actor: Actor,
-    alert: Alert,
-    signer: CenterSigner,
-    msg_type: MsgType,
-    *,
-    now: datetime,
-    supersedes: Sequence[Message] = (),
-    note: str | None = None,
-    adapt: Callable[[CapAlert], CapAlert] | None = None,
-) -> Message:
-    signed = sign_next(session, alert, signer, msg_type, now=now, supersedes=supersedes,
-                       note=note, adapt=adapt)
-    return store_signed(session, actor, alert, signed)
+def issue_message(session: Session, actor: Actor, alert: Alert, signer: CenterSigner,
+                  msg_type: MsgType, **options: Unpack[IssueOptions]) -> Message:
+    return store_signed(session, actor, alert,
+                        sign_next(session, alert, signer, msg_type, **options))
 
 
 def store_signed(session: Session, actor: Actor, alert: Alert, signed: SignedMessage) -> Message:

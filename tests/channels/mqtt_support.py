@@ -34,8 +34,8 @@ from publisher.channels.mqtt_protocol import FORMATS, alert_topic
 from publisher.sample_alert import rainstorm_red_warning
 from tests.services import require_service
 
-__all__ = ["BrokerLink", "TopicRecorder", "broker", "eventually", "retained_cleared",
-           "signed_message"]
+__all__ = ["BrokerLink", "TopicRecorder", "ack_client_id", "broker", "eventually",
+           "retained_cleared", "signed_message"]
 
 MOSQUITTO_HOST = os.environ.get("PUBLISHER_TEST_MOSQUITTO_HOST", "127.0.0.1")
 MOSQUITTO_PORT = int(os.environ.get("PUBLISHER_TEST_MOSQUITTO_PORT", "1883"))
@@ -49,6 +49,18 @@ def broker() -> BrokerOptions:
     require_service("Mosquitto", MOSQUITTO_HOST, MOSQUITTO_PORT)
     return BrokerOptions(MOSQUITTO_HOST, MOSQUITTO_PORT, connect_timeout=10,
                          publish_timeout=10)
+
+
+@pytest.fixture
+def ack_client_id(broker: BrokerOptions) -> Iterator[str]:
+    """An ack listener's own persistent session, ended after the test (the broker is shared:
+    the default id, one per host, would take over another installation's)."""
+    client_id = f"acks-{uuid.uuid4().hex[:12]}"
+    yield client_id
+    ending = MqttConnection(broker, client_id)
+    ending.start()
+    assert ending.wait_connected(30)
+    ending.close()
 
 
 def eventually(check: Callable[[], T | None], what: str, timeout: float = DEADLINE) -> T:

@@ -11,8 +11,6 @@ the center only through one link and is registered at the other.
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -33,7 +31,7 @@ from publisher.store.db import session_scope
 from publisher.store.models import Delivery, Message, utcnow
 from tests.district_nodes.node_support import CODE, FakeCenter, NodeProcess, board_fleet
 from tests.e2e.worker_support import stop
-from tests.faults.installation import FaultInstallation
+from tests.faults.installation import FaultInstallation, answers
 from tests.faults.partition_link import PartitionLink
 from tests.integration.lifecycle_support import People, content, make_people
 
@@ -42,16 +40,6 @@ __all__ = ["CenterAndNode", "center_and_node"]
 CENTER_TOKEN = "center-token-of-the-partition-case"
 DISTRICT_QUEUES = ("fanout", "channel.district")
 START_SECONDS = 90.0
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except OSError:
-        return False
 
 
 @dataclass
@@ -156,7 +144,7 @@ def center_and_node(installation: FaultInstallation, directory: Path,
                                             ",".join(DISTRICT_QUEUES))),
                                 ("beat", ("beat",))):
             stack.callback(stop, installation.start(name, *arguments))
-        installation.wait(lambda: _answers(f"http://127.0.0.1:{web_port}/health"),
+        installation.wait(lambda: answers(f"http://127.0.0.1:{web_port}/health"),
                           START_SECONDS, "the center's web answering")
         node.start()
         yield CenterAndNode(installation, signer, people, node, simulator, to_node, to_center)

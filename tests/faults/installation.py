@@ -14,6 +14,8 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -28,7 +30,7 @@ from publisher.config import installation_environment
 from publisher.store.db import make_engine, make_session_factory, upgrade_database
 from publisher.store.models import Delivery
 
-__all__ = ["FaultInstallation", "status_counts"]
+__all__ = ["FaultInstallation", "answers", "status_counts"]
 
 POLL_SECONDS = 0.2
 
@@ -102,6 +104,17 @@ class FaultInstallation:
             if time.monotonic() > deadline:
                 raise AssertionError(f"not within {timeout} s: {what}; {state()}\n{self.logs()}")
             time.sleep(POLL_SECONDS)
+
+
+def answers(url: str) -> bool:
+    """Whether anything answers HTTP at ``url``, an error status included."""
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
 
 
 def status_counts(factory: sessionmaker[Session], message_id: int) -> dict[DeliveryStatus, int]:

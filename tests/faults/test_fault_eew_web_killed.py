@@ -13,17 +13,14 @@ import json
 import threading
 import urllib.error
 import urllib.request
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select, text
 
 from publisher.cap.districts import load_districts
 from publisher.cap.eew import Quake
 from publisher.cap.model import Status
-from publisher.channels.mqtt_client import BrokerOptions, MqttConnection
+from publisher.channels.mqtt_client import BrokerOptions
 from publisher.local_ports import free_port
 from publisher.services.device_import import import_device_list
 from publisher.services.district_names import DistrictNames
@@ -34,12 +31,18 @@ from publisher.sim.terminal import place_terminals
 from publisher.store.db import make_engine, session_scope
 from publisher.store.models import AuditEntry, Message, OutboxEntry
 from tests.channels.device_support import CONFIG_DISTRICTS, districts
-from tests.channels.mqtt_support import TopicRecorder, broker, eventually, retained_cleared
+from tests.channels.mqtt_support import (
+    TopicRecorder,
+    ack_client_id,
+    broker,
+    eventually,
+    retained_cleared,
+)
 from tests.e2e.worker_support import kill_hard, stop
 from tests.faults.case_support import installation
-from tests.faults.installation import FaultInstallation
+from tests.faults.installation import FaultInstallation, answers
 
-__all__ = ["broker", "installation"]
+__all__ = ["ack_client_id", "broker", "installation"]
 
 CHAOYANG_SCHOOL = ("110105", "school", True)
 START_SECONDS = 90.0
@@ -47,39 +50,18 @@ START_SECONDS = 90.0
 STORED_SECONDS = 60.0
 
 
-@pytest.fixture
-def ack_client_id(broker: BrokerOptions) -> Iterator[str]:
-    """The ack listener's persistent session on the shared broker, ended after the case."""
-    client_id = f"fault-acks-{uuid.uuid4().hex[:12]}"
-    yield client_id
-    ending = MqttConnection(broker, client_id)
-    ending.start()
-    assert ending.wait_connected(30)
-    ending.close()
-
-
 def _fast_path_connected(installation: FaultInstallation, name: str) -> bool:
     return installation.worker_log(name).count("-eew-") >= 4
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except OSError:
-        return False
-
-
-def _post(url: str, signed: bytes, answers: list[object]) -> None:
+def _post(url: str, signed: bytes, replies: list[object]) -> None:
     request = urllib.request.Request(url, data=signed, method="POST",
                                      headers={"Content-Type": "application/cap+xml"})
     try:
         with urllib.request.urlopen(request, timeout=120) as answer:
-            answers.append(json.loads(answer.read()))
+            replies.append(json.loads(answer.read()))
     except OSError as error:  # the process was killed under the request
-        answers.append(error)
+        replies.append(error)
 
 
 def test_web_killed_between_the_terminals_and_the_commit(
@@ -97,20 +79,20 @@ def test_web_killed_between_the_terminals_and_the_commit(
     port = free_port()
     web_arguments = ("web", "--host", "127.0.0.1", "--port", str(port))
     web = installation.start("web", *web_arguments)
-    installation.wait(lambda: _answers(f"http://127.0.0.1:{port}/health")
+    installation.wait(lambda: answers(f"http://127.0.0.1:{port}/health")
                       and _fast_path_connected(installation, "web"),
                       START_SECONDS, "the web process answering, its fast path connected")
     journal = EewJournal(installation.directory / JOURNAL_DIRECTORY)
     recorder = TopicRecorder(broker, "alerts-test/110105/school/cap/+")
     engine = make_engine(installation.database_url)
-    answers: list[object] = []
+    replies: list[object] = []
     entry: JournalEntry | None = None
     try:
         with recorder.listening():
             with engine.connect() as holder:
                 holder.execute(text("LOCK TABLE outbox IN ACCESS EXCLUSIVE MODE"))
                 posting = threading.Thread(
-                    target=_post, args=(f"http://127.0.0.1:{port}/api/eew", signed, answers))
+                    target=_post, args=(f"http://127.0.0.1:{port}/api/eew", signed, replies))
                 posting.start()
                 [entry] = eventually(journal.entries, "the warning in the journal")
                 eventually(lambda: any(received.payload == entry.xml
@@ -119,7 +101,7 @@ def test_web_killed_between_the_terminals_and_the_commit(
                 kill_hard(web)
                 holder.rollback()
             posting.join(timeout=30)
-            assert answers and isinstance(answers[0], OSError), answers
+            assert replies and isinstance(replies[0], OSError), replies
             with factory() as session:
                 assert session.scalar(select(func.count()).select_from(Message)) == 0
 

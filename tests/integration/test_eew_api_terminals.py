@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ from sqlalchemy.orm import Session
 from publisher.cap.districts import load_districts
 from publisher.cap.eew import Quake
 from publisher.cap.model import Status
-from publisher.channels.mqtt_client import BrokerOptions, MqttConnection, Received
+from publisher.channels.mqtt_client import BrokerOptions, Received
 from publisher.channels.mqtt_protocol import alert_topic, topic_key
 from publisher.config import Settings, load_settings
 from publisher.services import audit
@@ -37,27 +35,21 @@ from publisher.store.models import AuditEntry, Delivery, Message
 from publisher.web.context import SIGNER
 from publisher.web.eew import EEW_JOURNAL, EEW_TERMINALS
 from tests.channels.device_support import CONFIG_DISTRICTS, districts
-from tests.channels.mqtt_support import DEADLINE, TopicRecorder, broker, retained_cleared
+from tests.channels.mqtt_support import (
+    DEADLINE,
+    TopicRecorder,
+    ack_client_id,
+    broker,
+    retained_cleared,
+)
 from tests.integration.api_client import Api
 
-__all__ = ["broker"]
+__all__ = ["ack_client_id", "broker"]
 
 pytestmark = pytest.mark.asyncio
 
 CAP = "application/cap+xml"
 CHAOYANG_SCHOOL = ("110105", "school", True)
-
-
-@pytest.fixture
-def ack_client_id(broker: BrokerOptions) -> Iterator[str]:
-    """The ack listener's own persistent session, ended after the test (the broker is shared:
-    the default id, one per host, would take over another installation's)."""
-    client_id = f"acks-{uuid.uuid4().hex[:12]}"
-    yield client_id
-    ending = MqttConnection(broker, client_id)
-    ending.start()
-    assert ending.wait_connected(30)
-    ending.close()
 
 
 @pytest.fixture
@@ -85,16 +77,21 @@ async def connected(api: Api) -> None:
     raise AssertionError("the fast path did not connect to the broker")
 
 
-async def test_the_web_process_publishes_to_the_terminals_before_any_delivery_row(
-        api: Api, api_settings: Settings, broker: BrokerOptions) -> None:
+async def one_terminal(api: Api, api_settings: Settings) -> bytes:
+    """A Chaoyang school terminal registered and the fast path connected; a signed warning."""
     [terminal] = place_terminals(1, districts("110105"), ["school"], seed=3, is_test=True)
     with session_scope(api.sessions) as session:
         report = import_device_list(session, [terminal.entry()],
                                     DistrictNames(load_districts(CONFIG_DISTRICTS)))
         assert report.errors == []
     await connected(api)
-    signed = sender_identity(api_settings.paths.data_dir).sign(
+    return sender_identity(api_settings.paths.data_dir).sign(
         build_eew_alert(Quake(40.3, 116.2, 6.1), status=Status.EXERCISE))
+
+
+async def test_the_web_process_publishes_to_the_terminals_before_any_delivery_row(
+        api: Api, api_settings: Settings, broker: BrokerOptions) -> None:
+    signed = await one_terminal(api, api_settings)
     recorder = TopicRecorder(broker, "alerts-test/110105/school/+/+")
     with recorder.listening():
         reply = await api.call("POST", "/api/eew", data=signed, content_type=CAP)
@@ -120,18 +117,6 @@ async def test_the_web_process_publishes_to_the_terminals_before_any_delivery_ro
             Delivery.message_id == reply.body["message"]["id"]))
     # No worker runs here: the terminals were reached before any bookkeeping.
     assert rows == 0
-
-
-async def one_terminal(api: Api, api_settings: Settings) -> bytes:
-    """A Chaoyang school terminal registered and the fast path connected; a signed warning."""
-    [terminal] = place_terminals(1, districts("110105"), ["school"], seed=3, is_test=True)
-    with session_scope(api.sessions) as session:
-        report = import_device_list(session, [terminal.entry()],
-                                    DistrictNames(load_districts(CONFIG_DISTRICTS)))
-        assert report.errors == []
-    await connected(api)
-    return sender_identity(api_settings.paths.data_dir).sign(
-        build_eew_alert(Quake(40.3, 116.2, 6.1), status=Status.EXERCISE))
 
 
 async def journalled(api_settings: Settings) -> JournalEntry:
