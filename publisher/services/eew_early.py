@@ -34,9 +34,12 @@ class EarlyPublication:
     """Plan, journal and start publishing one message (an ``IssueWatcher``); wait for it
     after the commit."""
 
-    def __init__(self, fast_path: TerminalFastPath, journal: EewJournal) -> None:
+    def __init__(self, fast_path: TerminalFastPath, journal: EewJournal, *,
+                 received: float) -> None:
+        """``received``: when the request arrived, on ``time.perf_counter``'s clock."""
         self._fast_path = fast_path
         self._journal = journal
+        self._received = received
         self.identifier: str | None = None
         self.timings: dict[str, float] = {}
         self._groups: Future[dict[str | None, list[TopicGroup]]] | None = None
@@ -64,7 +67,8 @@ class EarlyPublication:
             self._journal.remove(identifier)
             raise
         self.timings = {"journal_ms": _ms(journalled - started),
-                        "plan_terminals_ms": _ms(self._started - journalled)}
+                        "plan_terminals_ms": _ms(self._started - journalled),
+                        "terminals_started_ms": _ms(self._started - self._received)}
 
     @property
     def started(self) -> bool:

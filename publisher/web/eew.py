@@ -163,7 +163,8 @@ async def post_eew(request: web.Request) -> web.Response:
     xml = await request.read()
     app = request.app
     fast_path = app.get(EEW_TERMINALS)
-    early = None if fast_path is None else EarlyPublication(fast_path, app[EEW_JOURNAL])
+    early = None if fast_path is None else EarlyPublication(fast_path, app[EEW_JOURNAL],
+                                                            received=received)
 
     def receive(session: Session) -> _Received | ServiceError:
         outcome = receive_eew(session, xml, app[EEW_REGISTER], app[SIGNER], app[EEW_DISTRICTS],
