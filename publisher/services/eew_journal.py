@@ -12,12 +12,16 @@ every few seconds after.
 An entry is ``<identifier>.json`` in the journal's directory: the signed XML
 and what the audit entry of its publication names (the sender's account, the
 sender's own identifier and sent, the quake). It is written to a temporary
-file first and renamed, so a crash leaves a whole entry or none.
+file first and renamed, so a crash leaves a whole entry or none. One that
+cannot be read all the same (a damaged disk, a hand's edit) is renamed
+``.unreadable`` and logged as an error: a person must look at it, and the
+others are stored meanwhile.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -30,6 +34,9 @@ __all__ = ["JOURNAL_DIRECTORY", "EewJournal", "JournalEntry"]
 JOURNAL_DIRECTORY = "eew/journal"
 _SUFFIX = ".json"
 _PARTIAL = ".partial"
+_UNREADABLE = ".unreadable"
+
+log = logging.getLogger("publisher.eew")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +131,17 @@ class EewJournal:
                 entries.append(JournalEntry.of_json(json.loads(path.read_bytes())))
             except FileNotFoundError:
                 continue
+            except (ValueError, KeyError, TypeError) as error:
+                _set_aside(path, error)
         return entries
+
+
+def _set_aside(path: Path, error: Exception) -> None:
+    """Keep an entry no process can read for a person, out of every later round."""
+    kept = path.with_name(path.name + _UNREADABLE)
+    path.replace(kept)
+    log.error("early-warning journal entry unreadable, set aside for the duty officer: %s",
+              error, extra={"path": str(kept)})
 
 
 def _sync_directory(directory: Path) -> None:

@@ -54,3 +54,13 @@ def test_a_half_written_entry_is_not_one(tmp_path: Path) -> None:
 def test_an_identifier_that_is_no_file_name_is_refused(tmp_path: Path, identifier: str) -> None:
     with pytest.raises(ValueError, match="identifier"):
         EewJournal(tmp_path).write(entry(identifier))
+
+
+def test_an_unreadable_entry_is_set_aside_and_the_others_are_read(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    EewJournal(tmp_path).write(entry("A-1"))
+    (tmp_path / "A-0.json").write_bytes(b'{"identifier": "A-0"}')
+    assert [each.identifier for each in EewJournal(tmp_path).entries()] == ["A-1"]
+    assert (tmp_path / "A-0.json.unreadable").exists()
+    assert "set aside" in caplog.text
+    assert [each.identifier for each in EewJournal(tmp_path).entries()] == ["A-1"]
