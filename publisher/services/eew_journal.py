@@ -105,6 +105,14 @@ class EewJournal:
         with self._lock:
             self._in_flight.discard(identifier)
 
+    def counts(self) -> tuple[int, int]:
+        """How many entries wait to be stored, and how many were set aside unreadable."""
+        if not self.directory.is_dir():
+            return 0, 0
+        names = [path.name for path in self.directory.iterdir()]
+        return (sum(name.endswith(_SUFFIX) for name in names),
+                sum(name.endswith(_UNREADABLE) for name in names))
+
     def entries(self, *, older_than: float = 0.0) -> list[JournalEntry]:
         """The whole entries written at least ``older_than`` seconds ago, oldest first.
 

@@ -1,8 +1,9 @@
 """``GET /metrics``: the platform's metrics in Prometheus' text format, read at scrape time.
 
 The registry is the web application's own: the platform's collector (the
-database's metrics and the broker's queues, ``publisher.observability``)
-and this process's CPU, memory and file descriptors. Like ``/health`` it
+database's metrics and the broker's queues, ``publisher.observability``),
+the early-warning journal's entries, and this process's CPU, memory and file
+descriptors. Like ``/health`` it
 asks for no token; expose it to the monitoring network only.
 """
 
@@ -19,6 +20,8 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_late
 from publisher.observability.broker_queues import queue_depths
 from publisher.observability.collector import PlatformCollector
 from publisher.observability.database_metrics import DatabaseMetrics
+from publisher.observability.eew_journal_metrics import EewJournalCollector
+from publisher.services.eew_journal import JOURNAL_DIRECTORY, EewJournal
 from publisher.web.context import HEALTH, SESSIONS, SETTINGS
 from publisher.web.health import configured_sms_routes
 
@@ -38,6 +41,8 @@ async def open_metrics(app: web.Application) -> AsyncIterator[None]:
     registry = CollectorRegistry()
     registry.register(PlatformCollector(app[SESSIONS], database,
                                         partial(queue_depths, celery.connection_for_read, queues)))
+    registry.register(EewJournalCollector(
+        EewJournal(settings.paths.data_dir / JOURNAL_DIRECTORY)))
     ProcessCollector(registry=registry)
     app[METRICS_REGISTRY] = registry
     yield

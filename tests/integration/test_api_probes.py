@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from publisher.config import Settings, load_settings
 from publisher.observability.broker_queues import queue_depths
+from publisher.services.eew_journal import JOURNAL_DIRECTORY, EewJournal, JournalEntry
 from publisher.store.db import upgrade_database
 from publisher.web import create_app
 from tests.services import POSTGRES_HOST, POSTGRES_PORT
@@ -46,6 +47,20 @@ async def test_metrics_of_an_embedded_installation(aiohttp_client, tmp_path: Pat
     assert samples[("publisher_queue_messages", (("queue", "fanout"),))] == 0
     assert samples[("publisher_deliveries", (("channel", "memory"), ("status", "sent")))] == 0
     assert ("process_resident_memory_bytes", ()) in samples
+    assert samples[("publisher_eew_journal_entries", (("state", "waiting"),))] == 0
+
+
+@pytest.mark.asyncio
+async def test_a_warning_left_in_the_journal_shows_in_the_metrics(aiohttp_client,
+                                                                  tmp_path: Path) -> None:
+    journal = EewJournal(tmp_path / JOURNAL_DIRECTORY)
+    journal.write(JournalEntry("110000-YJZX-20261129130000-0001", b"<alert/>", "eew:eew@x.cn",
+                               "EEW", "EEW-1", "2026-11-29T13:00:00+08:00", 6.1, (40.3, 116.2)))
+    (tmp_path / JOURNAL_DIRECTORY / "damaged.json.unreadable").write_bytes(b"{")
+    client: TestClient = await aiohttp_client(create_app(_settings(tmp_path)))
+    samples = _samples(await (await client.get("/metrics")).text())
+    assert samples[("publisher_eew_journal_entries", (("state", "waiting"),))] == 1
+    assert samples[("publisher_eew_journal_entries", (("state", "unreadable"),))] == 1
 
 
 @pytest.mark.asyncio
