@@ -32,6 +32,7 @@ notification (the network took the message; no handset has it yet).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
@@ -182,18 +183,27 @@ def _receipt_text(short_message: bytes, data_coding: int, esm_class: int) -> str
         raise ReceiptError("short_message", error.reason) from error
 
 
+@functools.lru_cache(maxsize=64)
+def _field_name(key: str) -> str:
+    """A key as the text spells it ("Submit  Date"), as ``_text_fields`` names it."""
+    return _DATE_SUFFIX.sub(" date", key.casefold())
+
+
 def _text_fields(text: str) -> dict[str, str]:
     """The receipt text's fields by lower-case key with single spaces; ``text:`` ends them."""
     fields: dict[str, str] = {}
     matches = list(_TEXT_KEY.finditer(text))
-    for index, match in enumerate(matches):
-        name = _DATE_SUFFIX.sub(" date", match.group(1).casefold())
+    if not matches:
+        return fields
+    ends = [match.start() for match in matches[1:]]
+    ends.append(len(text))
+    for match, end in zip(matches, ends, strict=True):
+        name = _field_name(match.group(1))
         if name == "text":
             break
-        end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
-        value = text[match.end():end].split()
-        if value:
-            fields.setdefault(name, value[0])
+        value = text[match.end():end].split(None, 1)
+        if value and name not in fields:
+            fields[name] = value[0]
     return fields
 
 
@@ -260,7 +270,7 @@ def parse_receipt(*, esm_class: int, short_message: bytes = b"", data_coding: in
     fields = _text_fields(_receipt_text(short_message, data_coding, esm_class))
     tlv_id = None if receipted_message_id is None else _clean_id(receipted_message_id)
     text_id = fields.get("id")
-    ids_agree = (tlv_id is None or text_id is None
+    ids_agree = (tlv_id is None or text_id is None or tlv_id == text_id
                  or bool(message_id_candidates(tlv_id) & message_id_candidates(text_id)))
     raw_id = _choose("message_id", tlv_id, text_id, ids_agree, warnings)
     tlv_state = _state_from_tlv(message_state, warnings)
