@@ -1,9 +1,10 @@
 """The early-warning timings of an alert an automatic sender published, for its dashboard.
 
-From the audit log: how long the request took to verify and publish it
-(``eew_publish``), and when the lane handed each channel on (``eew_fanout``);
-from the deliveries: each channel's first ack (``delivered_at``), counted
-from the moment the message was published. None for any other alert.
+From the audit log: how long the request took to verify and publish it,
+and to start publishing to the MQTT terminals (``eew_publish``), and when
+the lane handed each channel on (``eew_fanout``); from the deliveries: each
+channel's first ack (``delivered_at``), counted from the moment the message
+was published. None for any other alert.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from publisher.store.models import AuditEntry, Delivery, Message
 
 __all__ = ["eew_timings"]
 
-_REQUEST_TIMINGS = ("verify_ms", "judge_ms", "publish_ms")
+_REQUEST_TIMINGS = ("verify_ms", "judge_ms", "publish_ms", "terminals_started_ms")
 
 
 def _milliseconds(seconds: float) -> float:

@@ -188,7 +188,12 @@ def _refused(session: Session, refusal: EewRefusal) -> EewOutcome:
 
 
 class IssueWatcher(Protocol):
-    """Told of a message's progress through ``receive_eew``, inside its transaction."""
+    """Told of a message's progress through ``receive_eew``, inside its transaction.
+
+    What it measured (``timings``, in ms) goes into the publication's audit entry.
+    """
+
+    timings: dict[str, float]
 
     def judged(self, accepted: AcceptedEew) -> None:
         """The sender's message is verified and inside the policy."""
@@ -245,7 +250,8 @@ def receive_eew(session: Session, xml: bytes, register: EewRegister, signer: Cen
             _verified(session, judged_by, verified)
         return _refused(session, EewRefusal(error, claimed_sender=None))
     timings = {"verify_ms": verified["verify_ms"], "judge_ms": verified["judge_ms"],
-               "publish_ms": round((time.perf_counter() - judged) * 1000, 2)}
+               "publish_ms": round((time.perf_counter() - judged) * 1000, 2),
+               **(watcher.timings if watcher is not None else {})}
     # Audited after the publication, not between judging and issuing: each entry is a
     # write, and the terminals are not kept waiting for one.
     _verified(session, accepted.sender.actor_name, verified)

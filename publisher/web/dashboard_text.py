@@ -34,6 +34,7 @@ DASHBOARD_TEXT: dict[str, dict[str, str]] = {
         "entries": "共 {total} 条", "read_only": "审计日志只读，任何页面都不能修改。",
         "eew_title": "地震预警时效", "eew_sender": "自动发布方",
         "eew_request": "验签 / 发布（毫秒）", "eew_handed_on": "交给渠道（毫秒）",
+        "eew_terminals_started": "开始发往终端（收到后毫秒）",
         "eew_first_ack": "首个确认（毫秒，自发布起）",
     },
     ENGLISH: {
@@ -68,6 +69,7 @@ DASHBOARD_TEXT: dict[str, dict[str, str]] = {
         "read_only": "The audit log is read-only: no page can change it.",
         "eew_title": "Earthquake early warning timings", "eew_sender": "Automatic sender",
         "eew_request": "verified / published (ms)", "eew_handed_on": "handed to the channel (ms)",
+        "eew_terminals_started": "terminals published to (ms after arrival)",
         "eew_first_ack": "first ack (ms after publishing)",
     },
 }

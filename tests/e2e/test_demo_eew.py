@@ -66,3 +66,5 @@ def test_the_printed_command_switches_every_board_and_speaker(demo: Demo) -> Non
     board = api(exported["URL"], exported["APPROVER_TOKEN"], "GET",
                 f"/api/alerts/{alert_id}/dashboard")
     assert set(board["eew"]["first_ack_ms"]) >= {"led", "speaker"}
+    # Published to the terminals from the request, before any delivery row.
+    assert board["eew"]["terminals_started_ms"] > 0

@@ -45,6 +45,7 @@ class Published:
                  signer: CenterSigner, districts: DistrictTable) -> None:
         self.factory, self.settings, self.register = factory, settings, register
         self.signer, self.districts = signer, districts
+        self.timings: dict[str, float] = {}
 
     def __call__(self, *, commit: bool, now: datetime | None = None,
                  magnitude: float = 6.1) -> JournalEntry:
