@@ -6,14 +6,17 @@ background, while the center's message is issued. As soon as that is
 signed, before anything of it is written, it goes to the journal
 (``eew_journal``) and the publication starts in the background; the
 request's transaction then writes it and commits while the terminals
-already have the warning. The
-caller waits for the publication with ``published`` once it has committed,
-and the journal entry goes; when the transaction fails instead, ``abandon``
-leaves the entry to ``eew_recovery``.
+already have the warning. The caller waits for the publication with
+``published`` once it has committed, and the journal entry goes; when the
+transaction fails instead, ``abandon`` leaves the entry to
+``eew_recovery``. A journal that cannot be written (a full or read-only
+disk) is logged as an error, and the terminals then get the warning from
+``published``, once it is committed.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from concurrent.futures import Future
 
@@ -26,6 +29,8 @@ from publisher.services.eew_terminals import TerminalFastPath, TerminalPlan
 from publisher.services.publishing import SignedMessage
 
 __all__ = ["EarlyPublication"]
+
+log = logging.getLogger("publisher.eew")
 
 _NOT_STORED = 0
 
@@ -43,6 +48,7 @@ class EarlyPublication:
         self.identifier: str | None = None
         self.timings: dict[str, float] = {}
         self._groups: Future[dict[str | None, list[TopicGroup]]] | None = None
+        self._plan: TerminalPlan | None = None
         self._publishing: Future[list[TopicGroup]] | None = None
         self._started = 0.0
 
@@ -52,35 +58,52 @@ class EarlyPublication:
     def signed(self, signed: SignedMessage, accepted: AcceptedEew) -> None:
         started = time.perf_counter()
         identifier = signed.alert.identifier
-        self._journal.write(journal_entry(identifier, signed.xml, accepted))
+        assert self._groups is not None, "signed before judged"
+        # Not stored yet, so no id: the fast path renders and publishes, reading none.
+        message = OutgoingMessage(_NOT_STORED, signed.alert, signed.xml,
+                                  str(signed.alert.msg_type), str(signed.alert.status))
+        self._plan = TerminalPlan(message, self._groups.result())
+        planned = time.perf_counter()
+        self.timings = {"plan_terminals_ms": _ms(planned - started)}
+        try:
+            self._journal.write(journal_entry(identifier, signed.xml, accepted))
+        except OSError as error:
+            # Without a record on disk, the warning waits for its commit, as any message.
+            log.error("early-warning journal not written; the terminals are published to once"
+                      " the warning is committed", extra={"alert_identifier": identifier,
+                                                          "error": str(error)})
+            return
         self.identifier = identifier
         journalled = time.perf_counter()
         try:
-            assert self._groups is not None, "signed before judged"
-            # Not stored yet, so no id: the fast path renders and publishes, reading none.
-            message = OutgoingMessage(_NOT_STORED, signed.alert, signed.xml,
-                                      str(signed.alert.msg_type), str(signed.alert.status))
-            plan = TerminalPlan(message, self._groups.result())
             self._started = time.perf_counter()
-            self._publishing = self._fast_path.publish_soon(plan)
+            self._publishing = self._fast_path.publish_soon(self._plan)
         except BaseException:  # nothing went out: the transaction's failure is the answer
             self._journal.remove(identifier)
             raise
-        self.timings = {"journal_ms": _ms(journalled - started),
-                        "plan_terminals_ms": _ms(self._started - journalled),
-                        "terminals_started_ms": _ms(self._started - self._received)}
+        self.timings |= {"journal_ms": _ms(journalled - planned),
+                         "terminals_started_ms": _ms(self._started - self._received)}
 
     @property
     def started(self) -> bool:
         return self._publishing is not None
 
     def published(self) -> list[TopicGroup]:
-        """Once the message is committed: the groups published (waiting for their PUBACKs)."""
-        if self._publishing is None or self.identifier is None:
+        """Once the message is committed: the groups published (waiting for their PUBACKs).
+
+        A warning whose journal entry could not be written is published now.
+        """
+        if self._plan is None:
             return []
-        groups = self._publishing.result()
+        if self._publishing is None:
+            self._started = time.perf_counter()
+            self.timings["terminals_started_ms"] = _ms(self._started - self._received)
+            groups = self._fast_path.publish(self._plan)
+        else:
+            groups = self._publishing.result()
         self.timings["terminals_ms"] = _ms(time.perf_counter() - self._started)
-        self._journal.remove(self.identifier)
+        if self.identifier is not None:
+            self._journal.remove(self.identifier)
         return groups
 
     def abandon(self) -> None:

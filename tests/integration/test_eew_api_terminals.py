@@ -212,3 +212,24 @@ async def test_a_warning_published_but_not_committed_is_stored_from_the_journal(
         message = session.scalars(select(Message).where(
             Message.identifier == identifier)).one()
         assert message.xml == entry.xml
+
+
+async def test_a_journal_that_cannot_be_written_leaves_the_terminals_to_the_commit(
+        api: Api, api_settings: Settings, broker: BrokerOptions,
+        caplog: pytest.LogCaptureFixture) -> None:
+    signed = await one_terminal(api, api_settings)
+    # A file where the journal's directory should be: no entry can be written.
+    (api_settings.paths.data_dir / JOURNAL_DIRECTORY).write_bytes(b"")
+    recorder = TopicRecorder(broker, "alerts-test/110105/school/cap/+")
+    with recorder.listening():
+        reply = await api.call("POST", "/api/eew", data=signed, content_type=CAP)
+        assert reply.status == 201, reply.body
+        identifier = reply.body["message"]["identifier"]
+        with retained_cleared(broker, [CHAOYANG_SCHOOL], [identifier]):
+            assert reply.body["terminal_groups_published"] == 1
+            assert "journal_ms" not in reply.body["timings"]
+            with session_scope(api.sessions) as session:
+                xml = session.scalars(select(Message.xml).where(
+                    Message.identifier == identifier)).one()
+            await reached(recorder, xml)
+    assert "early-warning journal not written" in caplog.text
