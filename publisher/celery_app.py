@@ -42,6 +42,7 @@ from publisher.channels.base import Channel
 from publisher.channels.registry import channel_class, create_channel
 from publisher.channels.sms import SmsChannel
 from publisher.config import Settings, load_settings
+from publisher.observability.log_context import message_log_context
 from publisher.observability.task_log_context import bind_task_log_context
 from publisher.observability.task_received_context import carry_alert
 from publisher.services.app_events import AppHandOver
@@ -298,9 +299,16 @@ class PublisherCelery(Celery):
             relayed = relay_outbox(session, self.fanout_enqueuer(retry=True))
             session.commit()
             resumed = resume_unfinished(
-                session, self.enqueue_batch, self.settings.batch_size,
+                session, self._resume_batch, self.settings.batch_size,
                 include_sending=not broker_redelivers(self.settings.broker_url))
         log.info("worker recovered", extra={"relayed": relayed, "resumed_batches": resumed})
+
+
+    def _resume_batch(self, channel: str, delivery_ids: list[int], retake_sending: bool,
+                      message_id: int) -> None:
+        """One resumed batch, sent with its alert bound: the worker's "received" line names it."""
+        with message_log_context(self.session_factory, message_id):
+            self.enqueue_batch(channel, delivery_ids, retake_sending)
 
 
 def _transport_options(settings: Settings) -> dict[str, Any]:

@@ -507,7 +507,8 @@ def abandon_batch(session_factory: sessionmaker[Session], delivery_ids: Sequence
     return failed
 
 
-def resume_unfinished(session: Session, enqueue_batch: Callable[[str, list[int], bool], None],
+def resume_unfinished(session: Session,
+                      enqueue_batch: Callable[[str, list[int], bool, int], None],
                       batch_size: int, *, include_sending: bool) -> int:
     """Enqueue again every batch of deliveries that has not been handed over; returns batches.
 
@@ -515,23 +516,26 @@ def resume_unfinished(session: Session, enqueue_batch: Callable[[str, list[int],
     again (claims are atomic). SENDING ones belong to a worker that died
     only when no other worker runs: ``include_sending`` is for a broker that
     does not redeliver an unacknowledged task by itself (the embedded ones),
-    where one worker serves the installation.
+    where one worker serves the installation. Each batch holds deliveries of
+    one message, as the fan-out plans them, and ``enqueue_batch`` is told
+    which (``channel, ids, include_sending, message_id``).
     """
     statuses = [*_WAITING, DeliveryStatus.SENDING] if include_sending else list(_WAITING)
+    unfinished = session.execute(
+        select(Delivery.message_id, Delivery.channel).where(Delivery.status.in_(statuses))
+        .distinct().order_by(Delivery.message_id, Delivery.channel)).all()
     batches = 0
-    last: tuple[str, int] = ("", 0)
-    while True:
-        rows = session.execute(
-            select(Delivery.channel, Delivery.id)
-            .where(Delivery.status.in_(statuses),
-                   (Delivery.channel > last[0])
-                   | ((Delivery.channel == last[0]) & (Delivery.id > last[1])))
-            .order_by(Delivery.channel, Delivery.id).limit(batch_size)
-        ).all()
-        if not rows:
-            return batches
-        last = (rows[-1].channel, rows[-1].id)
-        for channel in dict.fromkeys(row.channel for row in rows):
-            enqueue_batch(channel, [row.id for row in rows if row.channel == channel],
-                          include_sending)
+    for message_id, channel in unfinished:
+        last = 0
+        while True:
+            ids = list(session.scalars(
+                select(Delivery.id)
+                .where(Delivery.message_id == message_id, Delivery.channel == channel,
+                       Delivery.status.in_(statuses), Delivery.id > last)
+                .order_by(Delivery.id).limit(batch_size)))
+            if not ids:
+                break
+            enqueue_batch(channel, ids, include_sending, message_id)
             batches += 1
+            last = ids[-1]
+    return batches

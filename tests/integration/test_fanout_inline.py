@@ -101,8 +101,8 @@ def test_rows_whose_task_was_never_enqueued_are_resumed(session_factory: Factory
     # third was never planned: the redelivered fan-out plans it.
     resumed: list[list[int]] = []
     with session_factory() as session:
-        resume_unfinished(session, lambda _channel, ids, _sending: resumed.append(ids), 100,
-                          include_sending=False)
+        resume_unfinished(session, lambda _channel, ids, _sending, _message:
+                          resumed.append(ids), 100, include_sending=False)
     assert sum(map(len, resumed)) == 2 * BATCH
     again = _Enqueuer()
     _fan_out(session_factory, message_id, None, again, redelivered=True)

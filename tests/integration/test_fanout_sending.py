@@ -230,3 +230,17 @@ def test_resume_enqueues_every_unfinished_delivery(session_factory: Factory,
     assert all(len(batch[1]) <= 3 for batch in enqueued)
 
 
+
+
+def test_a_resumed_batch_holds_one_message_and_names_it(session_factory: Factory) -> None:
+    first, first_ids = _planned(session_factory, 3)
+    second, second_ids = _planned(session_factory, 3)
+    enqueued: list[tuple[str, list[int], bool, int]] = []
+    with session_factory() as session:
+        resume_unfinished(session, lambda *batch: enqueued.append(batch), 4,
+                          include_sending=False)
+    ids_of = {first: set(first_ids), second: set(second_ids)}
+    assert {batch[3] for batch in enqueued} == {first, second}
+    assert all(set(batch[1]) <= ids_of[batch[3]] for batch in enqueued)
+    assert sorted(i for batch in enqueued for i in batch[1]) == sorted(first_ids + second_ids)
+    assert all(len(batch[1]) <= 4 for batch in enqueued)
