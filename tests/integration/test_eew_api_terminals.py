@@ -4,8 +4,10 @@ message commits and before any delivery row, and answers with what it published.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -89,23 +91,31 @@ async def one_terminal(api: Api, api_settings: Settings) -> bytes:
         build_eew_alert(Quake(40.3, 116.2, 6.1), status=Status.EXERCISE))
 
 
+@contextlib.asynccontextmanager
+async def published_to_one_group(api: Api, broker: BrokerOptions, recorder: TopicRecorder,
+                                 signed: bytes) -> AsyncIterator[dict[str, Any]]:
+    """The warning posted while ``recorder`` listens: its answer (201, the Chaoyang school
+    group published, the broker's PUBACKs in before it); the group's topics cleared after."""
+    with recorder.listening():
+        reply = await api.call("POST", "/api/eew", data=signed, content_type=CAP)
+        assert reply.status == 201, reply.body
+        with retained_cleared(broker, [CHAOYANG_SCHOOL], [reply.body["message"]["identifier"]]):
+            assert reply.body["terminal_groups_published"] == 1
+            yield reply.body
+
+
 async def test_the_web_process_publishes_to_the_terminals_before_any_delivery_row(
         api: Api, api_settings: Settings, broker: BrokerOptions) -> None:
     signed = await one_terminal(api, api_settings)
     recorder = TopicRecorder(broker, "alerts-test/110105/school/+/+")
-    with recorder.listening():
-        reply = await api.call("POST", "/api/eew", data=signed, content_type=CAP)
-        assert reply.status == 201, reply.body
-        identifier = reply.body["message"]["identifier"]
-        with retained_cleared(broker, [CHAOYANG_SCHOOL], [identifier]):
-            # The broker acknowledged both forms before the answer.
-            assert reply.body["terminal_groups_published"] == 1
-            assert set(reply.body["timings"]) >= {"plan_terminals_ms", "terminals_started_ms",
-                                                   "terminals_ms"}
-            for _ in range(int(DEADLINE / 0.05)):
-                if len(ours(recorder, identifier)) >= 2:
-                    break
-                await asyncio.sleep(0.05)
+    async with published_to_one_group(api, broker, recorder, signed) as answer:
+        identifier = answer["message"]["identifier"]
+        assert set(answer["timings"]) >= {"plan_terminals_ms", "terminals_started_ms",
+                                          "terminals_ms"}
+        for _ in range(int(DEADLINE / 0.05)):
+            if len(ours(recorder, identifier)) >= 2:
+                break
+            await asyncio.sleep(0.05)
     by_topic = {received.topic: received for received in ours(recorder, identifier)}
     assert set(by_topic) == {alert_topic("110105", "school", form, identifier, test=True)
                              for form in ("cap", "json")}
@@ -115,7 +125,7 @@ async def test_the_web_process_publishes_to_the_terminals_before_any_delivery_ro
     assert compact["info"][0]["headline"].endswith("秒后到达")
     with session_scope(api.sessions) as session:
         rows = session.scalar(select(func.count()).select_from(Delivery).where(
-            Delivery.message_id == reply.body["message"]["id"]))
+            Delivery.message_id == answer["message"]["id"]))
     # No worker runs here: the terminals were reached before any bookkeeping.
     assert rows == 0
 
@@ -221,15 +231,10 @@ async def test_a_journal_that_cannot_be_written_leaves_the_terminals_to_the_comm
     # A file where the journal's directory should be: no entry can be written.
     (api_settings.paths.data_dir / JOURNAL_DIRECTORY).write_bytes(b"")
     recorder = TopicRecorder(broker, "alerts-test/110105/school/cap/+")
-    with recorder.listening():
-        reply = await api.call("POST", "/api/eew", data=signed, content_type=CAP)
-        assert reply.status == 201, reply.body
-        identifier = reply.body["message"]["identifier"]
-        with retained_cleared(broker, [CHAOYANG_SCHOOL], [identifier]):
-            assert reply.body["terminal_groups_published"] == 1
-            assert "journal_ms" not in reply.body["timings"]
-            with session_scope(api.sessions) as session:
-                xml = session.scalars(select(Message.xml).where(
-                    Message.identifier == identifier)).one()
-            await reached(recorder, xml)
+    async with published_to_one_group(api, broker, recorder, signed) as answer:
+        assert "journal_ms" not in answer["timings"]
+        with session_scope(api.sessions) as session:
+            xml = session.scalars(select(Message.xml).where(
+                Message.identifier == answer["message"]["identifier"])).one()
+        await reached(recorder, xml)
     assert "early-warning journal not written" in caplog.text
