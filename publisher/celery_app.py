@@ -303,7 +303,6 @@ class PublisherCelery(Celery):
                 include_sending=not broker_redelivers(self.settings.broker_url))
         log.info("worker recovered", extra={"relayed": relayed, "resumed_batches": resumed})
 
-
     def _resume_batch(self, channel: str, delivery_ids: list[int], retake_sending: bool,
                       message_id: int) -> None:
         """One resumed batch, sent with its alert bound: the worker's "received" line names it."""

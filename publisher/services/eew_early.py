@@ -62,7 +62,13 @@ class EarlyPublication:
         # Not stored yet, so no id: the fast path renders and publishes, reading none.
         message = OutgoingMessage(_NOT_STORED, signed.alert, signed.xml,
                                   str(signed.alert.msg_type), str(signed.alert.status))
-        self._plan = TerminalPlan(message, self._groups.result())
+        try:
+            groups = self._groups.result()
+        except Exception as error:  # the lane finds and publishes to every terminal then
+            log.warning("early warning's terminals not found from the web; the lane publishes"
+                        " to them", extra={"alert_identifier": identifier, "error": str(error)})
+            return
+        self._plan = TerminalPlan(message, groups)
         planned = time.perf_counter()
         self.timings = {"plan_terminals_ms": _ms(planned - started)}
         try:

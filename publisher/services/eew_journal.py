@@ -4,7 +4,8 @@ The terminals' fast path publishes an early warning while the transaction
 that stores it is still committing (docs/eew.md, "Published, then stored").
 So that a warning the terminals got is never one the center has no record
 of, its signed message is first written here, flushed to the disk
-(``fsync``, a fraction of a millisecond), and removed once the transaction
+(``fsync``: 0.2 ms on an idle disk, 6 to 18 ms on one busy with
+PostgreSQL's WAL, docs/benchmarks.md), and removed once the transaction
 has committed. An entry still here means the process or the database failed
 in between: ``eew_recovery`` stores it, at the web process's start and
 every few seconds after.
@@ -20,6 +21,7 @@ others are stored meanwhile.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -88,12 +90,20 @@ class EewJournal:
         with self._lock:
             self._in_flight.add(entry.identifier)
         partial = final.with_name(final.name + _PARTIAL)
-        with partial.open("wb") as file:
-            file.write(json.dumps(entry.as_json(), ensure_ascii=False).encode("utf-8"))
-            file.flush()
-            os.fsync(file.fileno())
-        partial.replace(final)
-        _sync_directory(self.directory)
+        try:
+            with partial.open("wb") as file:
+                file.write(json.dumps(entry.as_json(), ensure_ascii=False).encode("utf-8"))
+                file.flush()
+                os.fsync(file.fileno())
+            partial.replace(final)
+            _sync_directory(self.directory)
+        except OSError:
+            # Not kept, so never published from here: nothing is left for recovery to store.
+            for leftover in (partial, final):
+                with contextlib.suppress(OSError):
+                    leftover.unlink(missing_ok=True)
+            self.settle(entry.identifier)
+            raise
 
     def remove(self, identifier: str) -> None:
         self._path(identifier).unlink(missing_ok=True)

@@ -99,7 +99,9 @@ class TerminalFastPath:
             MqttConnection(channel.broker, f"{channel.connection.client_id}-eew-{number}")
             for number in range(CONNECTIONS)]
         self._senders = ThreadPoolExecutor(CONNECTIONS, thread_name_prefix="eew-terminals")
-        self._publishing = ThreadPoolExecutor(1, thread_name_prefix="eew-terminals-plan")
+        # Apart, so that one warning's wait for its PUBACKs never holds up the next's plan.
+        self._planning = ThreadPoolExecutor(1, thread_name_prefix="eew-terminals-plan")
+        self._publishing = ThreadPoolExecutor(1, thread_name_prefix="eew-terminals-publish")
 
     def warm_up(self) -> None:
         """Before any quake: the broker connected and the terminals indexed."""
@@ -108,6 +110,7 @@ class TerminalFastPath:
         self.refresh()
 
     def close(self) -> None:
+        self._planning.shutdown(wait=True)
         self._publishing.shutdown(wait=True)
         self._senders.shutdown(wait=True)
         for connection in self.connections:
@@ -165,7 +168,7 @@ class TerminalFastPath:
 
     def groups_soon(self, alert: CapAlert) -> Future[dict[str | None, list[TopicGroup]]]:
         """``groups_of`` in the background, before the publication it is for."""
-        return self._publishing.submit(self.groups_of, alert)
+        return self._planning.submit(self.groups_of, alert)
 
     def publish(self, plan: TerminalPlan) -> list[TopicGroup]:
         """Publish the plan and wait for the broker's PUBACKs; the groups published.

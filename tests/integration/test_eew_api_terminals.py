@@ -238,3 +238,20 @@ async def test_a_journal_that_cannot_be_written_leaves_the_terminals_to_the_comm
                 Message.identifier == answer["message"]["identifier"])).one()
         await reached(recorder, xml)
     assert "early-warning journal not written" in caplog.text
+
+
+async def test_terminals_that_cannot_be_found_from_the_web_are_left_to_the_lane(
+        api: Api, api_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    signed = await one_terminal(api, api_settings)
+    fast_path = api.client.server.app[EEW_TERMINALS]
+
+    def index_unreadable(_alert: object) -> None:
+        raise OperationalError("SELECT", {}, Exception("the database went away"))
+
+    monkeypatch.setattr(fast_path, "groups_of", index_unreadable)
+    reply = await api.call("POST", "/api/eew", data=signed, content_type=CAP)
+    # Published all the same: nothing from the web process, everything by the lane.
+    assert reply.status == 201, reply.body
+    assert reply.body["terminal_groups_published"] == 0
+    assert reply.body["fanout"] in {"lane", "deferred"}
+    assert EewJournal(api_settings.paths.data_dir / JOURNAL_DIRECTORY).counts() == (0, 0)

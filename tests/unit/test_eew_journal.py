@@ -64,3 +64,18 @@ def test_an_unreadable_entry_is_set_aside_and_the_others_are_read(
     assert (tmp_path / "A-0.json.unreadable").exists()
     assert "set aside" in caplog.text
     assert [each.identifier for each in EewJournal(tmp_path).entries()] == ["A-1"]
+
+
+def test_an_entry_that_could_not_be_written_leaves_nothing_behind(tmp_path: Path) -> None:
+    journal = EewJournal(tmp_path)
+    # A directory where the entry should go: the rename into place fails.
+    (tmp_path / "A-1.json").mkdir()
+    (tmp_path / "A-1.json" / "x").write_bytes(b"")
+    with pytest.raises(OSError):
+        journal.write(entry("A-1"))
+    assert not (tmp_path / "A-1.json.partial").exists()
+    (tmp_path / "A-1.json" / "x").unlink()
+    (tmp_path / "A-1.json").rmdir()
+    # Not left in flight: another process's entry of that name is this one's to store.
+    EewJournal(tmp_path).write(entry("A-1"))
+    assert [each.identifier for each in journal.entries()] == ["A-1"]
