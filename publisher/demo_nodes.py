@@ -146,6 +146,11 @@ class DemoNode:
         self.devices_file = self.directory / "devices.json"
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
+        # Counted rather than polled: a stop and start between two polls of ``running``
+        # would otherwise go unseen by whoever waits for the node's return.
+        self._launched = threading.Condition(self._lock)
+        self._launches = 0
+        self._launched_at = 0.0
 
     @property
     def name(self) -> str:
@@ -204,7 +209,23 @@ class DemoNode:
 
     @property
     def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        process = self._process
+        return process is not None and process.poll() is None
+
+    @property
+    def launches(self) -> int:
+        """How many times the node's process was started."""
+        return self._launches
+
+    def wait_launched(self, after: int, timeout: float) -> float | None:
+        """When (monotonic) the node was last started, once it was more than ``after`` times.
+
+        None when it was not within ``timeout`` seconds.
+        """
+        with self._launched:
+            if not self._launched.wait_for(lambda: self._launches > after, timeout):
+                return None
+            return self._launched_at
 
     def launch(self) -> None:
         """Start the node's process unless it runs; ``wait_listening`` waits for it."""
@@ -214,6 +235,9 @@ class DemoNode:
             with self.log.open("ab") as log:
                 self._process = subprocess.Popen(  # noqa: S603 - our interpreter, our config
                     self.command(), stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+            self._launches += 1
+            self._launched_at = time.monotonic()
+            self._launched.notify_all()
 
     def wait_listening(self) -> None:
         deadline = time.monotonic() + _START_SECONDS

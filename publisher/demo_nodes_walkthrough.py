@@ -226,20 +226,13 @@ class NodeWalkthrough:
 
     def _watch_restarts(self, app: web.Application, node: DemoNode,
                         stopping: threading.Event) -> None:
-        """Report every return of ``node`` after it was stopped, until the demo stops."""
+        """Report every start of ``node`` after the first, until the demo stops."""
+        seen = node.launches
         while not stopping.is_set():
-            if not self._wait_running(node, False, stopping):
-                return
-            if not self._wait_running(node, True, stopping):
-                return
-            self._report_return(app, node, time.monotonic(), stopping)
-
-    @staticmethod
-    def _wait_running(node: DemoNode, running: bool, stopping: threading.Event) -> bool:
-        while node.running != running:
-            if stopping.wait(_POLL_SECONDS):
-                return False
-        return True
+            started = node.wait_launched(seen, _POLL_SECONDS)
+            if started is not None:
+                seen = node.launches
+                self._report_return(app, node, started, stopping)
 
     def _report_return(self, app: web.Application, node: DemoNode, started: float,
                        stopping: threading.Event) -> None:
