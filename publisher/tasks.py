@@ -10,10 +10,12 @@ waiting deliveries are marked failed with the reason.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from celery import Task, shared_task
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from publisher.celery_app import PublisherCelery
 from publisher.channels.base import TransientChannelError
@@ -33,7 +35,13 @@ from publisher.services.outbox import relay_outbox as relay_outbox_service
 __all__ = ["district_heartbeat", "expire_alerts", "fanout", "relay_outbox", "send_batch"]
 
 MAX_BATCH_RETRIES = 8
+# A database that cannot be reached before the claim leaves the batch waiting, as
+# a channel's transient error does; what is written after the hand-over is kept
+# in hand meanwhile (store.patience).
+BATCH_RETRIED_FOR = (TransientChannelError, OperationalError, InterfaceError)
 RETRY_BACKOFF_MAX_SECONDS = 300
+
+log = logging.getLogger(__name__)
 
 
 def _app(task: Task[Any, Any]) -> PublisherCelery:
@@ -44,8 +52,14 @@ class BatchTask(Task[Any, Any]):
     def on_failure(self, exc: Exception, task_id: str, args: tuple[Any, ...],
                    kwargs: dict[str, Any], einfo: Any) -> None:
         delivery_ids = args[1] if len(args) > 1 else kwargs["delivery_ids"]
-        delivery.abandon_batch(_app(self).session_factory, delivery_ids,
-                               f"{type(exc).__name__}: {exc}")
+        try:
+            delivery.abandon_batch(_app(self).session_factory, delivery_ids,
+                                   f"{type(exc).__name__}: {exc}")
+        except DBAPIError:
+            # Raised here, outside the task's body, it would end the worker; the rows
+            # still wait, and the next worker to start resumes them.
+            log.exception("batch not marked failed: the database stayed unavailable",
+                          extra={"task_id": task_id, "deliveries": len(delivery_ids)})
 
 
 def _redelivered(task: Task[Any, Any]) -> bool:
@@ -64,7 +78,7 @@ def fanout(self: Task[Any, Any], message_id: int) -> int:
 
 
 @shared_task(bind=True, name="publisher.send_batch", base=BatchTask, Strategy=STRATEGY,
-             autoretry_for=(TransientChannelError,), max_retries=MAX_BATCH_RETRIES,
+             autoretry_for=BATCH_RETRIED_FOR, max_retries=MAX_BATCH_RETRIES,
              retry_backoff=True, retry_backoff_max=RETRY_BACKOFF_MAX_SECONDS, retry_jitter=True)
 def send_batch(self: Task[Any, Any], channel: str, delivery_ids: list[int],
                retake_sending: bool = False) -> dict[str, int]:

@@ -27,6 +27,11 @@ idempotent by delivery id gets them again, and its provider drops what it
 already had: exactly once for the person. Any other channel would risk a
 duplicate, so those rows are marked FAILED with the reason and not resent:
 at most once, and an operator sees each such row.
+
+A database that restarts or fails over while a batch is in hand does not
+open that window: what the channel answered is written again until the
+database is back (``store.patience``), and a batch that could not be claimed
+is tried again later, as a transient channel error is.
 """
 
 from __future__ import annotations
@@ -80,6 +85,7 @@ from publisher.services.targets import (
 )
 from publisher.store.bulk import among
 from publisher.store.models import Delivery, Device, Message, Target, utcnow
+from publisher.store.patience import write_patiently
 
 __all__ = [
     "BatchOutcome",
@@ -473,19 +479,28 @@ def _send(session: Session, channel: Channel[Any], delivery_ids: Sequence[int], 
     if not targets:
         return outcome
     handed = [target.delivery_id for target in targets]
+    what = f"batch of {len(handed)} {channel.name} deliveries of {message.identifier}"
     try:
         results = _hand_over(channel, message, targets)
     except TransientChannelError as error:
-        _return_to_queue(session, handed, error.reason)
-        session.commit()
+        deferred = error.reason
+        write_patiently(session, lambda each: _return_to_queue(each, handed, deferred),
+                        what=what)
         raise
     except PermanentChannelError as error:
-        outcome.add(DeliveryStatus.FAILED, _fail_all(session, handed, error.reason))
-        session.commit()
+        refused = error.reason
+        failed = write_patiently(session, lambda each: _fail_all(each, handed, refused),
+                                 what=what)
+        outcome.add(DeliveryStatus.FAILED, failed)
         _log_batch(message, channel, outcome)
         return outcome
-    _record_results(session, channel, targets, results, outcome)
-    session.commit()
+
+    def record(each: Session) -> BatchOutcome:
+        recorded = BatchOutcome(dict(outcome.counts), list(outcome.retry))
+        _record_results(each, channel, targets, results, recorded)
+        return recorded
+
+    outcome = write_patiently(session, record, what=what)
     _log_batch(message, channel, outcome)
     if outcome.retry:
         raise TransientChannelError(f"{len(outcome.retry)} deliveries deferred by the channel")
@@ -501,10 +516,10 @@ def abandon_batch(session_factory: sessionmaker[Session], delivery_ids: Sequence
                   reason: str) -> int:
     """Mark what of a batch still waits as FAILED, when its retries are exhausted."""
     with session_factory() as session:
-        claimed = _claim(session, delivery_ids, _WAITING)
-        failed = _fail_all(session, claimed, f"gave up: {reason}")
-        session.commit()
-    return failed
+        return write_patiently(
+            session, lambda each: _fail_all(each, _claim(each, delivery_ids, _WAITING),
+                                            f"gave up: {reason}"),
+            what=f"abandoned batch of {len(delivery_ids)} deliveries")
 
 
 def resume_unfinished(session: Session,
