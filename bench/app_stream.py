@@ -78,7 +78,7 @@ def _memory(pid: int) -> dict[str, int]:
 
 
 def _serve_product(data_dir: str, port: int) -> None:
-    from publisher.web import create_app
+    from publisher.web.app import create_app
 
     _raise_file_limit()
     settings = load_settings({}, data_dir=Path(data_dir))

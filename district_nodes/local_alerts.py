@@ -18,14 +18,11 @@ approved by a second operator like an alert.
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -64,6 +61,7 @@ from publisher.cap.reader import read_alert
 from publisher.cap.references import format_references
 from publisher.cap.signing import sign_alert_xml
 from publisher.cap.writer import write_alert
+from publisher.services.passwords import hash_password, password_matches
 
 __all__ = ["AGENCY", "REVISIONS", "DraftError", "add_user", "approve", "authenticate",
            "compose", "describe", "listing", "parse_draft", "revisable"]
@@ -71,8 +69,6 @@ __all__ = ["AGENCY", "REVISIONS", "DraftError", "add_user", "approve", "authenti
 AGENCY = "QXFZ"  # the district sub-center, in the identifier scheme's letters
 MIN_PASSWORD_LENGTH = 8
 REVISIONS = (MsgType.UPDATE.value, MsgType.CANCEL.value)
-_hasher = PasswordHasher()
-_UNKNOWN_USER_HASH = _hasher.hash(secrets.token_urlsafe(16))
 # A polygon drawn along the district's edge may stray by rounding, never further.
 _EDGE_TOLERANCE_DEGREES = 1e-6
 
@@ -94,17 +90,12 @@ def add_user(session: Session, username: str, password: str) -> None:
         raise DraftError("password", f"at least {MIN_PASSWORD_LENGTH} characters are required")
     if session.scalars(select(NodeUser).where(NodeUser.username == username)).first():
         raise DraftError("username", f"{username!r} exists already", status=409)
-    session.add(NodeUser(username=username, password_hash=_hasher.hash(password)))
+    session.add(NodeUser(username=username, password_hash=hash_password(password)))
 
 
 def authenticate(session: Session, username: str, password: str) -> bool:
     user = session.scalars(select(NodeUser).where(NodeUser.username == username)).first()
-    try:
-        # An unknown name costs as much as a wrong password: names cannot be probed by timing.
-        return bool(_hasher.verify(user.password_hash if user else _UNKNOWN_USER_HASH,
-                                   password)) and user is not None
-    except (VerificationError, InvalidHashError):
-        return False
+    return password_matches(user.password_hash if user else None, password)
 
 
 def _choice(draft: Mapping[str, Any], field: str, kind: Any, default: str | None = None) -> Any:

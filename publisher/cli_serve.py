@@ -26,7 +26,7 @@ from publisher.cli_logging import configure_logging
 from publisher.cli_settings import add_data_dir_option, prepared_settings
 from publisher.config import Settings
 from publisher.process_control import stop_process
-from publisher.web import create_app
+from publisher.web.app import create_app
 
 __all__ = ["AppContext", "add_address_options", "add_serve_commands", "run_web"]
 

@@ -6,19 +6,17 @@ argon2id hash, the token as its SHA-256, shown to its owner once.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from publisher.services.actors import Actor
 from publisher.services.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from publisher.services.passwords import hash_password, password_matches, rehash_if_outdated
 from publisher.store.models import ApiToken, Role, User, UserRole, utcnow
 
 __all__ = [
@@ -41,10 +39,6 @@ TOKEN_PREFIX = "pat_"  # noqa: S105 - a marker, not a secret
 _TOKEN_BYTES = 32
 _USERNAME_LIMIT = 64
 
-_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-# Verified against when the user does not exist, so that a wrong username
-# takes as long as a wrong password and names cannot be probed by timing.
-_UNKNOWN_USER_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
 def _roles(roles: Iterable[Role | str]) -> set[Role]:
@@ -75,7 +69,7 @@ def create_user(session: Session, username: str, password: str, roles: Iterable[
     granted = _roles(roles)
     if _user_named(session, username) is not None:
         raise Conflict(f"a user named {username!r} exists already", field="username")
-    user = User(username=username, display_name=display_name, password_hash=_hasher.hash(password),
+    user = User(username=username, display_name=display_name, password_hash=hash_password(password),
                 active=True, failed_logins=0,
                 roles=[UserRole(role=role) for role in sorted(granted)])
     session.add(user)
@@ -103,21 +97,17 @@ def authenticate_password(session: Session, username: str, password: str,
     refusal = Unauthenticated("wrong username or password", field="password")
     user = _user_named(session, username)
     if user is None or not user.active:
-        with contextlib.suppress(VerificationError):
-            _hasher.verify(_UNKNOWN_USER_HASH, password)
+        password_matches(None, password)
         raise refusal
     if user.locked_until is not None and user.locked_until > moment:
         raise Unauthenticated(f"too many failed logins; locked until {user.locked_until:%H:%M} UTC",
                               field="username")
-    try:
-        _hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
+    if not password_matches(user.password_hash, password):
         _refuse_login(session, user, moment)
-        raise refusal from None
+        raise refusal
     user.failed_logins = 0
     user.locked_until = None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+    user.password_hash = rehash_if_outdated(user.password_hash, password)
     return Actor.of_user(user)
 
 

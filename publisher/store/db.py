@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = ["lock_for_writing", "make_engine", "make_session_factory", "session_scope",
            "upgrade_database"]
@@ -103,6 +104,10 @@ def lock_for_writing(session: Session) -> None:
 
 
 def alembic_config(url: str) -> Config:
+    # Imported here: a process that never migrates (a district node, a simulator)
+    # would otherwise load Alembic at its start.
+    from alembic.config import Config  # noqa: PLC0415
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     # ConfigParser interpolation would read "%" in a password as a directive.
@@ -112,6 +117,8 @@ def alembic_config(url: str) -> Config:
 
 def upgrade_database(url: str) -> None:
     """Bring the database at ``url`` to the newest schema; a no-op when it is there."""
+    from alembic import command  # noqa: PLC0415 - as in alembic_config
+
     engine = make_engine(url)
     try:
         with engine.begin() as connection:

@@ -1,5 +1,6 @@
-"""The web side of the platform: the staff REST API, public pages, the health probe."""
+"""The web side of the platform: the staff REST API, public pages, the health probe.
 
-from publisher.web.app import create_app
-
-__all__ = ["create_app"]
+The application is built by ``publisher.web.app.create_app``; it is not
+imported here, so that a district node borrowing a helper of this package
+does not load the center's whole application.
+"""

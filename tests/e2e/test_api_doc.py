@@ -18,7 +18,7 @@ import pytest
 from publisher.channels.memory import MemorySink
 from publisher.cli_settings import MEMORY_SINK_FILE
 from publisher.config import load_settings
-from publisher.web import create_app
+from publisher.web.app import create_app
 from tests.e2e.api_doc import API_DOC, Step, differences, read_steps
 from tests.e2e.serve_support import (
     Installation,

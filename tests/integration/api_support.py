@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from publisher.config import Settings, load_settings
 from publisher.services.users import create_token
 from publisher.store.db import make_engine, make_session_factory, session_scope, upgrade_database
-from publisher.web import create_app
+from publisher.web.app import create_app
 from tests.integration.api_client import Api
 from tests.integration.lifecycle_support import make_people
 

@@ -27,7 +27,7 @@ from publisher.store.models import (
     UserRole,
     utcnow,
 )
-from publisher.web import create_app
+from publisher.web.app import create_app
 
 __all__ = ["PASSWORD", "STAFF_PEOPLE", "Page", "StaffClient", "staff"]
 

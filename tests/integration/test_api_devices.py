@@ -33,7 +33,7 @@ from publisher.store.models import (
     Target,
     utcnow,
 )
-from publisher.web import create_app
+from publisher.web.app import create_app
 from tests.integration.api_client import Api, Reply
 from tests.integration.fanout_support import CHAOYANG, geocoded, publish
 

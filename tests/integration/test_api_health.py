@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from publisher.config import Settings, load_settings
 from publisher.store.db import session_scope, upgrade_database
 from publisher.store.models import OutboxEntry
-from publisher.web import create_app
+from publisher.web.app import create_app
 from tests.integration.api_client import Api
 from tests.integration.lifecycle_support import content
 

@@ -16,7 +16,7 @@ from publisher.config import Settings, load_settings
 from publisher.observability.broker_queues import queue_depths
 from publisher.services.eew_journal import JOURNAL_DIRECTORY, EewJournal, JournalEntry
 from publisher.store.db import upgrade_database
-from publisher.web import create_app
+from publisher.web.app import create_app
 from tests.services import POSTGRES_HOST, POSTGRES_PORT
 
 # Nothing listens on port 1: the connection is refused at once.

@@ -36,7 +36,7 @@ from publisher.sim.device_sim import DeviceFault, DeviceSimConfig, DeviceSimulat
 from publisher.sim.led import LED_CAPABILITIES, LedBoardSimulator
 from publisher.store.db import make_engine, make_session_factory, upgrade_database
 from publisher.store.models import Alert, Delivery, Device, Message, utcnow
-from publisher.web import create_app
+from publisher.web.app import create_app
 from tests.channels.device_support import CONFIG_DISTRICTS, districts, served
 from tests.integration.fanout_support import publish
 from tests.integration.sms_support import eventually

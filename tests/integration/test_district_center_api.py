@@ -23,7 +23,8 @@ from publisher.services.public_alerts import public_alert
 from publisher.services.users import create_token, create_user
 from publisher.store.db import session_scope
 from publisher.store.models import Alert, AlertState, Delivery, DeliveryStatus, Message, Role
-from publisher.web import create_app, district_nodes
+from publisher.web import district_nodes
+from publisher.web.app import create_app
 from tests.integration.api_client import Api
 from tests.integration.fanout_support import CHAOYANG, HAIDIAN, geocoded
 

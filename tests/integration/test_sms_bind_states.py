@@ -24,7 +24,7 @@ from publisher.services.sms_bind_states import (
 from publisher.services.sms_inbound import InboundPump
 from publisher.sim.smsc import FaultMode, SimulatorThread
 from publisher.store.models import SmsBindState, utcnow
-from publisher.web import create_app
+from publisher.web.app import create_app
 from tests.integration.fanout_support import add_targets, deliver_in_process, publish
 from tests.integration.sms_support import (
     StartSmsc,

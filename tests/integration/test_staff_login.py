@@ -14,7 +14,7 @@ from publisher.config import load_settings
 from publisher.services.staff_sessions import ABSOLUTE_LIFETIME, IDLE_TIMEOUT
 from publisher.services.users import MAX_FAILED_LOGINS
 from publisher.store.db import make_engine, make_session_factory, upgrade_database
-from publisher.web import create_app
+from publisher.web.app import create_app
 from tests.integration.staff_support import PASSWORD, StaffClient, make_staff, staff
 
 __all__ = ["staff"]

@@ -25,7 +25,7 @@ from publisher.config import load_settings
 from publisher.services.subscribers import find_subscriber
 from publisher.store.db import make_engine, make_session_factory
 from publisher.store.models import ContactKind, Delivery, Receipt, ReceiptOutcome
-from publisher.web import create_app
+from publisher.web.app import create_app
 from tests.channels.device_support import served
 from tests.channels.twilio_support import ACCOUNT_SID, AUTH_TOKEN, rest_route, running_twilio
 from tests.integration.fanout_support import CHAOYANG, deliver_in_process, geocoded, publish

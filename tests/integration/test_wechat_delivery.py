@@ -28,7 +28,8 @@ from publisher.services.subscribers import (
 from publisher.sim.wechat import FAILED_STATUSES, WechatSimulatorThread
 from publisher.store.db import make_engine, make_session_factory
 from publisher.store.models import ContactKind, Delivery, Receipt, Target
-from publisher.web import create_app, wechat_callback
+from publisher.web import wechat_callback
+from publisher.web.app import create_app
 from tests.channels.device_support import CONFIG_DISTRICTS, served
 from tests.channels.wechat_support import APPID, SECRET, TEMPLATE_ID, running_api, wechat_channel
 from tests.integration.fanout_support import deliver_in_process, publish

@@ -26,7 +26,7 @@ from publisher.config import Settings
 from publisher.services.users import create_token
 from publisher.store.db import session_scope
 from publisher.store.models import Role
-from publisher.web import create_app
+from publisher.web.app import create_app
 from tests.integration.lifecycle_support import content
 from tests.integration.staff_support import PASSWORD, make_staff
 

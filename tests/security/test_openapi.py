@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 
 from publisher.config import load_settings
-from publisher.web import create_app
+from publisher.web.app import create_app
 from publisher.web.openapi import OPENAPI_PATH, openapi_document
 from tests.integration.api_client import Api
 

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.config import ConfigError, Settings, load_settings
-from publisher.web import create_app
+from publisher.web.app import create_app
 from publisher.web.client_address import client_address, read_trusted_proxies
 from publisher.web.rate_limit import DEFAULT_LIMITS, RateLimit, TokenBuckets, read_rate_limits
 from tests.integration.staff_support import PASSWORD, make_staff
