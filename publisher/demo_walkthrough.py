@@ -192,13 +192,20 @@ def publish_alert(app: web.Application, loop: asyncio.AbstractEventLoop, people:
 
 def wait_final(app: web.Application, message_id: int, channels: Collection[str],
                stopping: threading.Event, seconds: float = DELIVERY_SECONDS) -> bool:
-    """Wait until the message's deliveries on ``channels`` are all final (False: not in time)."""
+    """Wait until the message's deliveries on ``channels`` are all final (False: not in time).
+
+    Each of ``channels`` must have something to deliver: the fan-out hands an
+    inline channel's first batch over (the feed's, final at once) before it
+    plans the next channel, so final rows on some channels say nothing of a
+    channel not planned yet.
+    """
     deadline = time.monotonic() + seconds
     while not stopping.is_set() and time.monotonic() < deadline:
         with session_scope(app[SESSIONS]) as session:
-            statuses = list(session.scalars(select(Delivery.status).where(
-                Delivery.message_id == message_id, Delivery.channel.in_(channels))))
-        if statuses and all(status.is_final for status in statuses):
+            rows = session.execute(select(Delivery.channel, Delivery.status).where(
+                Delivery.message_id == message_id, Delivery.channel.in_(channels))).all()
+        planned = {channel for channel, _ in rows}
+        if planned >= set(channels) and all(status.is_final for _, status in rows):
             return True
         stopping.wait(_POLL_SECONDS)
     return False
