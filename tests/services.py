@@ -13,10 +13,12 @@ Isolation:
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,8 +26,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from publisher.cap.keys import generate_demo_identity
 from publisher.config import Settings, load_settings
 from publisher.services.signer import CenterSigner
 from publisher.store.db import make_engine, make_session_factory, upgrade_database
@@ -153,6 +157,27 @@ def _migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     engine.dispose()
     return path
+
+
+@functools.cache
+def _center_identity() -> Path:
+    """One center identity for the installations of a test process: a key made and
+    checked for each test cost 0.4 s of its set-up."""
+    directory = Path(tempfile.mkdtemp(prefix="publisher-center-identity-"))
+    generate_demo_identity(directory)
+    return directory
+
+
+def fresh_installation(data_dir: Path, sqlite_template: Path) -> Settings:
+    """Settings of a new installation in ``data_dir``, on the project's configuration: its
+    SQLite database a copy of ``sqlite_template`` (migrated), its keys the process's
+    center identity."""
+    settings = load_settings({}, data_dir=data_dir)
+    database = make_url(settings.database_url).database
+    assert database is not None, settings.database_url
+    shutil.copyfile(sqlite_template, database)
+    shutil.copytree(_center_identity(), settings.paths.keys_dir, dirs_exist_ok=True)
+    return settings
 
 
 def emptied(url: str) -> str:

@@ -15,12 +15,13 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.orm import Session, sessionmaker
 
-from publisher.config import Settings, load_settings
+from publisher.config import Settings
 from publisher.services.users import create_token
-from publisher.store.db import make_engine, make_session_factory, session_scope, upgrade_database
+from publisher.store.db import make_engine, make_session_factory, session_scope
 from publisher.web.app import create_app
 from tests.integration.api_client import Api
 from tests.integration.lifecycle_support import make_people
+from tests.services import fresh_installation
 
 __all__ = ["api", "api_settings", "sessions"]
 
@@ -28,10 +29,8 @@ ROLE_HOLDERS = ("author", "approver", "second_approver", "author_approver", "vie
 
 
 @pytest.fixture
-def api_settings(tmp_path: Path) -> Settings:
-    settings = load_settings({}, data_dir=tmp_path)
-    upgrade_database(settings.database_url)
-    return settings
+def api_settings(tmp_path: Path, _migrated_sqlite_template: Path) -> Settings:
+    return fresh_installation(tmp_path, _migrated_sqlite_template)
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ from publisher.store.models import (
 from publisher.web.app import create_app
 from tests.integration.api_client import Api, Reply
 from tests.integration.fanout_support import CHAOYANG, geocoded, publish
+from tests.services import fresh_installation
 
 pytestmark = pytest.mark.asyncio
 
@@ -45,13 +46,12 @@ POLL_SECONDS = 30.0
 
 
 @pytest.fixture
-def api_settings(tmp_path: Path) -> Settings:
-    settings = load_settings({}, data_dir=tmp_path)
+def api_settings(tmp_path: Path, _migrated_sqlite_template: Path) -> Settings:
+    settings = fresh_installation(tmp_path, _migrated_sqlite_template)
     options = {**settings.channel_options,
                "led": {"callback_url": CALLBACK},
                "speaker": {**settings.channel_options.get("speaker", {}),
                            "callback_url": CALLBACK}}
-    upgrade_database(settings.database_url)
     return replace(settings, channel_options=options)
 
 

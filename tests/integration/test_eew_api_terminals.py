@@ -22,7 +22,7 @@ from publisher.cap.eew import Quake
 from publisher.cap.model import Status
 from publisher.channels.mqtt_client import BrokerOptions, Received
 from publisher.channels.mqtt_protocol import alert_topic, topic_key
-from publisher.config import Settings, load_settings
+from publisher.config import Settings
 from publisher.services import audit
 from publisher.services.actors import Actor
 from publisher.services.device_import import import_device_list
@@ -32,7 +32,7 @@ from publisher.services.eew_journal import JOURNAL_DIRECTORY, EewJournal, Journa
 from publisher.services.eew_recovery import recover_journal
 from publisher.sim.eew_sender import build_eew_alert, sender_identity
 from publisher.sim.terminal import place_terminals
-from publisher.store.db import session_scope, upgrade_database
+from publisher.store.db import session_scope
 from publisher.store.models import AuditEntry, Delivery, Message
 from publisher.web.context import SIGNER
 from publisher.web.eew import EEW_JOURNAL, EEW_TERMINALS
@@ -45,6 +45,7 @@ from tests.channels.mqtt_support import (
     retained_cleared,
 )
 from tests.integration.api_client import Api
+from tests.services import fresh_installation
 
 __all__ = ["ack_client_id", "broker"]
 
@@ -55,9 +56,9 @@ CHAOYANG_SCHOOL = ("110105", "school", True)
 
 
 @pytest.fixture
-def api_settings(tmp_path: Path, broker: BrokerOptions, ack_client_id: str) -> Settings:
-    settings = load_settings({}, data_dir=tmp_path)
-    upgrade_database(settings.database_url)
+def api_settings(tmp_path: Path, _migrated_sqlite_template: Path, broker: BrokerOptions,
+                 ack_client_id: str) -> Settings:
+    settings = fresh_installation(tmp_path, _migrated_sqlite_template)
     return replace(settings, channels=(*settings.channels, "mqtt"), channel_options={
         **settings.channel_options,
         "mqtt": {"host": broker.host, "port": broker.port, "ack_client_id": ack_client_id}})

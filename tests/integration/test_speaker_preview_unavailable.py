@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from publisher.config import Settings, load_settings
-from publisher.store.db import upgrade_database
+from publisher.config import Settings
 from tests.channels.speech_support import require_speech_tools
 from tests.integration.api_client import Api
 from tests.integration.lifecycle_support import content
+from tests.services import fresh_installation
 
 pytestmark = pytest.mark.asyncio
 
@@ -22,10 +22,9 @@ def _speech_tools() -> None:
 
 
 @pytest.fixture
-def api_settings(tmp_path: Path) -> Settings:
+def api_settings(tmp_path: Path, _migrated_sqlite_template: Path) -> Settings:
     """The installation of ``api``, with a Chinese voice espeak-ng does not have."""
-    settings = load_settings({}, data_dir=tmp_path)
-    upgrade_database(settings.database_url)
+    settings = fresh_installation(tmp_path, _migrated_sqlite_template)
     speaker = {**settings.channel_options["speaker"], "voices": {"zh-CN": "xx/no-such-voice"}}
     return replace(settings, channel_options={**settings.channel_options, "speaker": speaker})
 

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from publisher.config import Settings, load_settings
-from publisher.store.db import session_scope, upgrade_database
+from publisher.config import Settings
+from publisher.store.db import session_scope
 from publisher.web.staff_previews import channel_previewer, render_previews_html
 from tests.channels.speech_support import require_speech_tools
 from tests.integration.api_client import Api
 from tests.integration.lifecycle_support import content
 from tests.integration.test_staff_previews import actor_named, in_language, previews
+from tests.services import fresh_installation
 
 pytestmark = pytest.mark.asyncio
 
@@ -27,10 +28,9 @@ def _speech_tools() -> None:
 
 
 @pytest.fixture
-def api_settings(tmp_path: Path) -> Settings:
+def api_settings(tmp_path: Path, _migrated_sqlite_template: Path) -> Settings:
     """The installation of ``api``: no Chinese voice, and a feed that carries Exercises."""
-    settings = load_settings({}, data_dir=tmp_path)
-    upgrade_database(settings.database_url)
+    settings = fresh_installation(tmp_path, _migrated_sqlite_template)
     options = settings.channel_options
     return replace(settings, channel_options={
         **options, "speaker": {**options["speaker"], "voices": {"zh-CN": MISSING_VOICE}},
