@@ -23,6 +23,7 @@ skips with the node's log, and fails under CI (``CI=true``).
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -112,10 +113,20 @@ class PrivateRabbitMQ:
             "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
             "ERL_EPMD_PORT": str(epmd_port),
             "ERL_EPMD_ADDRESS": "127.0.0.1",
+            # A VM that dies writes its dump here, not into the directory the tests run in.
+            "ERL_CRASH_DUMP": str(self.directory / "erl_crash.dump"),
         }
 
     def prepare(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
+        # Written before any Erlang VM starts: the server and ``rabbitmqctl wait``, started
+        # together, each made the cookie when it was missing, and one of them found the
+        # other's half made ("must be accessible by owner only") and died.
+        cookie = self.directory / ".erlang.cookie"
+        if not cookie.exists():
+            descriptor = os.open(cookie, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+            with os.fdopen(descriptor, "w", encoding="ascii") as written:
+                written.write(secrets.token_hex(16).upper())
         (self.directory / "rabbitmq-env.conf").write_text("", encoding="utf-8")
         (self.directory / "enabled_plugins").write_text("[].\n", encoding="utf-8")
         (self.directory / "rabbitmq.conf").write_text(
