@@ -40,7 +40,6 @@ _TOKEN_BYTES = 32
 _USERNAME_LIMIT = 64
 
 
-
 def _roles(roles: Iterable[Role | str]) -> set[Role]:
     chosen: set[Role] = set()
     for role in roles:
