@@ -22,7 +22,9 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -160,12 +162,24 @@ def _migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @functools.cache
-def _center_identity() -> Path:
-    """One center identity for the installations of a test process: a key made and
-    checked for each test cost 0.4 s of its set-up."""
-    directory = Path(tempfile.mkdtemp(prefix="publisher-center-identity-"))
-    generate_demo_identity(directory)
+def _identity(common_name: str) -> Path:
+    directory = Path(tempfile.mkdtemp(prefix="publisher-identity-"))
+    generate_demo_identity(directory, common_name)
     return directory
+
+
+def shared_identity(directory: Path, common_name: str) -> tuple[Path, Path]:
+    """The test process's key and certificate for ``common_name``, copied into ``directory``
+    as ``generate_demo_identity`` writes them: a key made and checked for each test cost
+    0.4 s of its set-up. Tests that need a key of their own still make one."""
+    shutil.copytree(_identity(common_name), directory, dirs_exist_ok=True)
+    return directory / "key.pem", directory / "cert.pem"
+
+
+def with_center_identity(settings: Settings) -> Settings:
+    """``settings``, whose keys directory now holds the process's center identity."""
+    shared_identity(settings.paths.keys_dir, "Beijing Warning Center (test)")
+    return settings
 
 
 def fresh_installation(data_dir: Path, sqlite_template: Path) -> Settings:
@@ -176,8 +190,15 @@ def fresh_installation(data_dir: Path, sqlite_template: Path) -> Settings:
     database = make_url(settings.database_url).database
     assert database is not None, settings.database_url
     shutil.copyfile(sqlite_template, database)
-    shutil.copytree(_center_identity(), settings.paths.keys_dir, dirs_exist_ok=True)
-    return settings
+    return with_center_identity(settings)
+
+
+def installation_with(data_dir: Path, **changes: Any) -> Settings:
+    """Settings of a new installation in ``data_dir`` with ``changes``, its database
+    migrated, its keys the process's center identity."""
+    settings = replace(load_settings({}, data_dir=data_dir), **changes)
+    upgrade_database(settings.database_url)
+    return with_center_identity(settings)
 
 
 def emptied(url: str) -> str:

@@ -28,7 +28,6 @@ from typing import Any, TypeVar
 import pytest
 from aiohttp import web
 
-from publisher.cap.keys import generate_demo_identity
 from publisher.cap.model import Alert, MsgType
 from publisher.cap.reader import read_alert
 from publisher.cap.signing import sign_alert_xml
@@ -40,6 +39,7 @@ from publisher.sim.device_fleet import place_devices, write_device_list
 from publisher.sim.device_sim import DeviceSimConfig, DeviceSimulatorThread
 from publisher.sim.led import LedBoardSimulator
 from tests.channels.device_support import districts, served
+from tests.services import shared_identity
 
 __all__ = ["CODE", "FakeCenter", "NodeProcess", "board_fleet", "cancel_of", "eventually",
            "rainstorm"]
@@ -80,7 +80,7 @@ def cancel_of(alert: Alert, sequence: int) -> Alert:
 
 class FakeCenter:
     def __init__(self, key_dir: Path) -> None:
-        self.key, self.certificate = generate_demo_identity(key_dir, "Test Warning Center")
+        self.key, self.certificate = shared_identity(key_dir, "Test Warning Center")
         self.credential = "node-credential-110105"
         self.token = "center-token-110105"
         self.stream: list[tuple[int, bytes]] = []
@@ -199,8 +199,8 @@ class NodeProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = directory / f"{CODE}.toml"
         self._process: subprocess.Popen[bytes] | None = None
-        self.key, self.certificate = generate_demo_identity(directory / "identity",
-                                                            "Chaoyang district node")
+        self.key, self.certificate = shared_identity(directory / "identity",
+                                                     "Chaoyang district node")
         (directory / "center_token").write_text(center.token)
         (directory / "credential").write_text(center.credential)
         self.config.write_text(f"""

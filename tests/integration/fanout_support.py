@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
@@ -151,7 +152,9 @@ def session_factory(request: pytest.FixtureRequest,
                     tmp_path: Path) -> Iterator[sessionmaker[Session]]:
     """A migrated, empty database: a SQLite file, or the session's PostgreSQL database."""
     if request.param == "sqlite":
-        factory = database(f"sqlite:///{tmp_path / 'publisher.db'}")
+        path = tmp_path / "publisher.db"
+        shutil.copyfile(request.getfixturevalue("_migrated_sqlite_template"), path)
+        factory = make_session_factory(make_engine(f"sqlite:///{path}"))
     else:
         factory = _postgres_factory(request.getfixturevalue("postgres_url"))
     yield factory

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
 
-from publisher.config import Settings, load_settings
-from publisher.store.db import session_scope, upgrade_database
+from publisher.config import Settings
+from publisher.store.db import session_scope
 from publisher.store.models import OutboxEntry
 from publisher.web.app import create_app
 from tests.integration.api_client import Api
 from tests.integration.lifecycle_support import content
+from tests.services import installation_with
 
 pytestmark = pytest.mark.asyncio
 
@@ -23,9 +23,7 @@ DEAD_BROKER = "amqp://guest:guest@127.0.0.1:1//"
 
 
 def _settings(tmp_path: Path, **changes: object) -> Settings:
-    settings = replace(load_settings({}, data_dir=tmp_path), **changes)  # type: ignore[arg-type]
-    upgrade_database(settings.database_url)
-    return settings
+    return installation_with(tmp_path, **changes)
 
 
 async def test_healthy_embedded_installation(aiohttp_client, tmp_path: Path) -> None:

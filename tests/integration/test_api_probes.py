@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -12,21 +11,18 @@ from aiohttp.test_utils import TestClient
 from kombu import Connection, Exchange, Queue
 from prometheus_client.parser import text_string_to_metric_families
 
-from publisher.config import Settings, load_settings
+from publisher.config import Settings
 from publisher.observability.broker_queues import queue_depths
 from publisher.services.eew_journal import JOURNAL_DIRECTORY, EewJournal, JournalEntry
-from publisher.store.db import upgrade_database
 from publisher.web.app import create_app
-from tests.services import POSTGRES_HOST, POSTGRES_PORT
+from tests.services import POSTGRES_HOST, POSTGRES_PORT, installation_with
 
 # Nothing listens on port 1: the connection is refused at once.
 DEAD_BROKER = "amqp://guest:guest@127.0.0.1:1//"
 
 
 def _settings(tmp_path: Path, **changes: object) -> Settings:
-    settings = replace(load_settings({}, data_dir=tmp_path), **changes)  # type: ignore[arg-type]
-    upgrade_database(settings.database_url)
-    return settings
+    return installation_with(tmp_path, **changes)
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

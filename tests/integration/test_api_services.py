@@ -25,6 +25,7 @@ from tests.integration.test_api_refusals import (  # noqa: F401 - collected agai
     test_self_approval_is_403,
     test_wrong_role_is_403,
 )
+from tests.services import with_center_identity
 
 pytestmark = pytest.mark.asyncio
 
@@ -45,4 +46,4 @@ def api_settings(tmp_path: Path, postgres_url: str, rabbitmq_url: str) -> Settin
                               "PUBLISHER_BROKER_URL": rabbitmq_url}, data_dir=tmp_path)
     upgrade_database(settings.database_url)
     _empty(settings.database_url)
-    return settings
+    return with_center_identity(settings)

@@ -24,6 +24,7 @@ from publisher.web.dashboard_stream import DASHBOARD_HUB, end_streams
 from tests.integration.api_client import Api
 from tests.integration.fanout_support import add_targets
 from tests.integration.lifecycle_support import content
+from tests.services import with_center_identity
 
 pytestmark = pytest.mark.asyncio
 
@@ -33,7 +34,8 @@ WAIT_SECONDS = 60.0
 @pytest.fixture
 def api_settings(tmp_path: Path, database_url: str) -> Settings:
     """The API on the test database: SQLite, or the session's PostgreSQL."""
-    return replace(load_settings({}, data_dir=tmp_path), database_url=database_url)
+    return with_center_identity(replace(load_settings({}, data_dir=tmp_path),
+                                        database_url=database_url))
 
 
 def _message_id(sessions: sessionmaker[Session], alert_id: int) -> int:

@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from publisher.cap import generate_demo_identity
 from publisher.cap.certificates import load_pem_certificates
 from publisher.cap.districts import load_districts
 from publisher.cap.model import Status
@@ -43,6 +42,7 @@ from publisher.services.errors import Forbidden, NotFound
 from publisher.store.models import Delivery, Message, utcnow
 from tests.integration.district_center_support import CENTER_TOKEN, FakeNode
 from tests.integration.fanout_support import CHAOYANG, HAIDIAN, geocoded, publish, signing_identity
+from tests.services import shared_identity
 
 CHANNEL_OPTIONS = {"center_token": CENTER_TOKEN, "timeout": 5}
 DEADLINE = 30.0
@@ -55,7 +55,7 @@ def districts() -> DistrictNames:
 
 @pytest.fixture
 def node_pem(tmp_path: Path) -> str:
-    _, certificate = generate_demo_identity(tmp_path / "district-key")
+    _, certificate = shared_identity(tmp_path / "district-key", "Chaoyang district node")
     return certificate.read_text()
 
 
