@@ -399,7 +399,10 @@ def test_paces_at_the_configured_rate_without_releasing_a_window_at_once(
 
     arrivals = [item.at for item in responder.submits]
     measured = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
-    assert 180.0 <= measured <= 220.0
+    # Never faster than the rate. Slower only by what a busy machine takes from the
+    # bind's thread (165 parts/s seen with the whole suite on two cores); a pacer that
+    # waited twice as long as it should would still fail.
+    assert 120.0 <= measured <= 220.0
     # A full window sent at once would land ten parts within a millisecond or two;
     # paced, ten parts span nine gaps of 5 ms (less the jitter of their arrival times).
     spans = [later - earlier for earlier, later in zip(arrivals, arrivals[9:], strict=False)]
