@@ -176,6 +176,12 @@ def shared_identity(directory: Path, common_name: str) -> tuple[Path, Path]:
     return directory / "key.pem", directory / "cert.pem"
 
 
+def copied_database(sqlite_template: Path, path: Path) -> str:
+    """The URL of ``path``, made a copy of the migrated ``sqlite_template``."""
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
 def with_center_identity(settings: Settings) -> Settings:
     """``settings``, whose keys directory now holds the process's center identity."""
     shared_identity(settings.paths.keys_dir, "Beijing Warning Center (test)")
@@ -189,7 +195,7 @@ def fresh_installation(data_dir: Path, sqlite_template: Path) -> Settings:
     settings = load_settings({}, data_dir=data_dir)
     database = make_url(settings.database_url).database
     assert database is not None, settings.database_url
-    shutil.copyfile(sqlite_template, database)
+    copied_database(sqlite_template, Path(database))
     return with_center_identity(settings)
 
 
@@ -224,9 +230,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """URL of an empty, migrated database: a SQLite file, or the session's PostgreSQL emptied."""
     if request.param == "postgresql":
         return emptied(request.getfixturevalue("migrated_postgres_url"))
-    path = tmp_path / "publisher.db"
-    path.write_bytes(request.getfixturevalue("_migrated_sqlite_template").read_bytes())
-    return f"sqlite:///{path}"
+    return copied_database(request.getfixturevalue("_migrated_sqlite_template"),
+                           tmp_path / "publisher.db")
 
 
 @pytest.fixture

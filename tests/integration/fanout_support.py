@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
@@ -38,6 +37,7 @@ from publisher.store.models import (
     Target,
     User,
 )
+from tests.services import copied_database
 
 CHAOYANG = "110105"
 HAIDIAN = "110108"
@@ -152,9 +152,8 @@ def session_factory(request: pytest.FixtureRequest,
                     tmp_path: Path) -> Iterator[sessionmaker[Session]]:
     """A migrated, empty database: a SQLite file, or the session's PostgreSQL database."""
     if request.param == "sqlite":
-        path = tmp_path / "publisher.db"
-        shutil.copyfile(request.getfixturevalue("_migrated_sqlite_template"), path)
-        factory = make_session_factory(make_engine(f"sqlite:///{path}"))
+        factory = make_session_factory(make_engine(copied_database(
+            request.getfixturevalue("_migrated_sqlite_template"), tmp_path / "publisher.db")))
     else:
         factory = _postgres_factory(request.getfixturevalue("postgres_url"))
     yield factory

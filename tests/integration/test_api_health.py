@@ -22,12 +22,8 @@ pytestmark = pytest.mark.asyncio
 DEAD_BROKER = "amqp://guest:guest@127.0.0.1:1//"
 
 
-def _settings(tmp_path: Path, **changes: object) -> Settings:
-    return installation_with(tmp_path, **changes)
-
-
 async def test_healthy_embedded_installation(aiohttp_client, tmp_path: Path) -> None:
-    client: TestClient = await aiohttp_client(create_app(_settings(tmp_path)))
+    client: TestClient = await aiohttp_client(create_app(installation_with(tmp_path)))
     response = await client.get("/health")
     assert response.status == 200
     report = await response.json()
@@ -40,7 +36,7 @@ async def test_healthy_embedded_installation(aiohttp_client, tmp_path: Path) -> 
 
 async def test_the_feed_channel_is_healthy_with_what_the_installation_hands_it(
         aiohttp_client, tmp_path: Path) -> None:
-    settings = _settings(tmp_path, channels=("memory", "feed"))
+    settings = installation_with(tmp_path, channels=("memory", "feed"))
     client: TestClient = await aiohttp_client(create_app(settings))
     response = await client.get("/health")
     report = await response.json()
@@ -54,7 +50,7 @@ async def test_the_feed_channel_is_healthy_with_what_the_installation_hands_it(
 ])
 async def test_a_failing_part_makes_it_503(aiohttp_client, tmp_path: Path,
                                            changes: dict[str, object], failing: str) -> None:
-    client: TestClient = await aiohttp_client(create_app(_settings(tmp_path, **changes)))
+    client: TestClient = await aiohttp_client(create_app(installation_with(tmp_path, **changes)))
     response = await client.get("/health")
     assert response.status == 503
     report = await response.json()
@@ -70,7 +66,7 @@ async def test_a_failing_part_makes_it_503(aiohttp_client, tmp_path: Path,
 
 @pytest.fixture
 def api_settings(tmp_path: Path) -> Settings:
-    return _settings(tmp_path, broker_url=DEAD_BROKER)
+    return installation_with(tmp_path, broker_url=DEAD_BROKER)
 
 
 async def test_publishing_with_the_broker_down_defers_the_fanout(api: Api) -> None:

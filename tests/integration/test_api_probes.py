@@ -11,7 +11,6 @@ from aiohttp.test_utils import TestClient
 from kombu import Connection, Exchange, Queue
 from prometheus_client.parser import text_string_to_metric_families
 
-from publisher.config import Settings
 from publisher.observability.broker_queues import queue_depths
 from publisher.services.eew_journal import JOURNAL_DIRECTORY, EewJournal, JournalEntry
 from publisher.web.app import create_app
@@ -21,10 +20,6 @@ from tests.services import POSTGRES_HOST, POSTGRES_PORT, installation_with
 DEAD_BROKER = "amqp://guest:guest@127.0.0.1:1//"
 
 
-def _settings(tmp_path: Path, **changes: object) -> Settings:
-    return installation_with(tmp_path, **changes)
-
-
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
             for family in text_string_to_metric_families(text) for sample in family.samples}
@@ -32,7 +27,7 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 @pytest.mark.asyncio
 async def test_metrics_of_an_embedded_installation(aiohttp_client, tmp_path: Path) -> None:
-    client: TestClient = await aiohttp_client(create_app(_settings(tmp_path)))
+    client: TestClient = await aiohttp_client(create_app(installation_with(tmp_path)))
     response = await client.get("/metrics")
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
@@ -53,7 +48,7 @@ async def test_a_warning_left_in_the_journal_shows_in_the_metrics(aiohttp_client
     journal.write(JournalEntry("110000-YJZX-20261129130000-0001", b"<alert/>", "eew:eew@x.cn",
                                "EEW", "EEW-1", "2026-11-29T13:00:00+08:00", 6.1, (40.3, 116.2)))
     (tmp_path / JOURNAL_DIRECTORY / "damaged.json.unreadable").write_bytes(b"{")
-    client: TestClient = await aiohttp_client(create_app(_settings(tmp_path)))
+    client: TestClient = await aiohttp_client(create_app(installation_with(tmp_path)))
     samples = _samples(await (await client.get("/metrics")).text())
     assert samples[("publisher_eew_journal_entries", (("state", "waiting"),))] == 1
     assert samples[("publisher_eew_journal_entries", (("state", "unreadable"),))] == 1
@@ -63,7 +58,7 @@ async def test_a_warning_left_in_the_journal_shows_in_the_metrics(aiohttp_client
 async def test_with_the_broker_down_metrics_still_answer_and_ready_fails(
         aiohttp_client, tmp_path: Path) -> None:
     client: TestClient = await aiohttp_client(
-        create_app(_settings(tmp_path, broker_url=DEAD_BROKER)))
+        create_app(installation_with(tmp_path, broker_url=DEAD_BROKER)))
     metrics = _samples(await (await client.get("/metrics")).text())
     assert metrics[("publisher_metrics_source_up", (("source", "broker"),))] == 0
     assert metrics[("publisher_metrics_source_up", (("source", "database"),))] == 1
@@ -80,7 +75,7 @@ async def test_with_the_broker_down_metrics_still_answer_and_ready_fails(
 async def test_ready_ignores_a_channel_that_fails_the_detailed_report(
         aiohttp_client, tmp_path: Path) -> None:
     client: TestClient = await aiohttp_client(
-        create_app(_settings(tmp_path, channels=("memroy",))))
+        create_app(installation_with(tmp_path, channels=("memroy",))))
     assert (await client.get("/health")).status == 503
     ready = await client.get("/health/ready")
     assert ready.status == 200
@@ -99,7 +94,7 @@ async def test_ready_fails_when_the_database_goes_away(aiohttp_client, tmp_path:
     try:
         url = postgres_url.rsplit("/", 1)[0] + f"/{database}"
         client: TestClient = await aiohttp_client(create_app(
-            _settings(tmp_path, database_url=url)))
+            installation_with(tmp_path, database_url=url)))
         assert (await client.get("/health/ready")).status == 200
         with psycopg.connect(admin, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
